@@ -1,0 +1,83 @@
+//! The `loadtest-bot` binary: parses the command line, sets up logging and hands over to
+//! [`loadtest_bot::app`]. Errors print their whole cause chain; exit codes follow SPEC §11
+//! (0 success or no changes, 1 failed / cancelled / timed out, 2 rejected or bad config).
+
+use clap::{Parser, Subcommand};
+use loadtest_bot::app::{self, ExitClass};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "loadtest-bot",
+    version,
+    about = "Chat-ops for Terraform load-test environments"
+)]
+struct Cli {
+    /// Configuration file (else $LOADTEST_CONFIG, else ./loadtest.toml).
+    #[arg(long, global = true, env = "LOADTEST_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: CliCommand,
+}
+
+#[derive(Subcommand, Debug)]
+enum CliCommand {
+    /// Run the Slack bot (Socket Mode when SLACK_APP_TOKEN is set, else HTTP mode).
+    Serve,
+    /// The local chat console: type commands as in Slack, see the messages as text.
+    Shell {
+        /// Act as this Slack user (policy applies) instead of the console admin.
+        #[arg(long = "as", value_name = "SLACK_USER_ID")]
+        as_user: Option<String>,
+    },
+    /// Run one command to its end, printing each message's text.
+    Exec {
+        #[arg(long = "as", value_name = "SLACK_USER_ID")]
+        as_user: Option<String>,
+        /// The channel the command comes from (channel bindings apply).
+        #[arg(long, value_name = "CHANNEL_ID")]
+        channel: Option<String>,
+        /// The command, e.g. `up large for 3h env=lt1`.
+        #[arg(last = true, required = true, num_args = 1..)]
+        words: Vec<String>,
+    },
+    /// Validate config, variable sets, templates, schedules and binaries.
+    Check,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    app::init_tracing();
+    let config_path = cli.config.unwrap_or_else(|| PathBuf::from("loadtest.toml"));
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(error) => {
+            eprintln!("loadtest-bot: cannot start the runtime: {error}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            CliCommand::Serve => Ok(app::serve_not_available()),
+            CliCommand::Shell { as_user } => app::run_shell(&config_path, as_user).await,
+            CliCommand::Exec {
+                as_user,
+                channel,
+                words,
+            } => app::run_exec(&config_path, as_user, channel, words.join(" ")).await,
+            CliCommand::Check => app::run_check(&config_path).await,
+        }
+    });
+    match result {
+        Ok(class) => ExitCode::from(class.code()),
+        Err(error) => {
+            eprintln!("loadtest-bot: error: {error:#}");
+            ExitCode::from(ExitClass::Rejected.code())
+        }
+    }
+}

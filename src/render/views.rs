@@ -1,0 +1,313 @@
+//! The data each message template shows. Plain serialisable values a caller fills from the
+//! store or from a live run; no Terraform process types, no Slack wire types, no I/O.
+//! Times and durations arrive already formatted in the environment's time zone, so rendering
+//! stays pure and snapshot-testable.
+
+use crate::model::{EnvName, RunId, RunOutcome, SlackUserId};
+use serde::Serialize;
+use std::fmt;
+
+/// Which run a message is about: `[<env>] <verb> <args>`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunRef {
+    pub run_id: RunId,
+    pub env: EnvName,
+    pub verb: String,
+    /// Arguments as the command was understood, space separated (may be empty).
+    pub args: String,
+    pub actor: SlackUserId,
+}
+
+impl RunRef {
+    /// `[<env>] <verb> <args>` (no trailing space when there are no args): the start of
+    /// every run message's text (SPEC §7).
+    pub fn title(&self) -> String {
+        if self.args.trim().is_empty() {
+            format!("[{}] {}", self.env, self.verb)
+        } else {
+            format!("[{}] {} {}", self.env, self.verb, self.args.trim())
+        }
+    }
+}
+
+/// Terraform's closing counts: "N added, N changed, N destroyed".
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct ChangeCounts {
+    pub added: u64,
+    pub changed: u64,
+    pub destroyed: u64,
+}
+
+impl fmt::Display for ChangeCounts {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} added, {} changed, {} destroyed",
+            self.added, self.changed, self.destroyed
+        )
+    }
+}
+
+/// The outputs worth showing in chat. `None` when absent (e.g. no Kibana below `full`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct KeyOutputs {
+    pub master_ip: Option<String>,
+    pub grafana_url: Option<String>,
+    pub kibana_url: Option<String>,
+}
+
+/// A resource to be destroyed or replaced, listed in the warning block.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DestructiveItem {
+    pub address: String,
+    /// `destroy` or `replace`.
+    pub action: String,
+    pub reason: Option<String>,
+}
+
+/// One of Terraform's diagnostics, for a failure report.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct DiagnosticItem {
+    /// `error` or `warning`.
+    pub severity: String,
+    pub summary: String,
+    pub detail: String,
+    pub address: Option<String>,
+}
+
+/// Counts for one module and resource type in a plan.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct PlanGroup {
+    pub module: String,
+    pub resource_type: String,
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+    pub replace: usize,
+}
+
+/// What a plan will do.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct PlanView {
+    pub add: usize,
+    pub change: usize,
+    pub destroy: usize,
+    pub replace: usize,
+    pub groups: Vec<PlanGroup>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RunStartedView {
+    pub run: RunRef,
+    /// `Some(n)` when the run waits behind n others.
+    pub queue_position: Option<usize>,
+    /// The variable set's one-line description, when the command names one.
+    pub size_description: Option<String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ProgressView {
+    pub run: RunRef,
+    /// `init`, `plan`, `awaiting approval`, `apply`, `done`.
+    pub phase: String,
+    pub done: usize,
+    pub total: usize,
+    /// The resource being worked on.
+    pub current: Option<String>,
+    pub elapsed: Option<String>,
+}
+
+/// The end of a run: succeeded, failed, no changes, cancelled, timed out or interrupted.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FinishedView {
+    pub run: RunRef,
+    /// Terraform's counts after an apply; `None` for plan-only runs and runs that never applied.
+    pub counts: Option<ChangeCounts>,
+    pub duration: Option<String>,
+    pub outputs: KeyOutputs,
+    /// The plan, for `plan` runs (and failed applies, to show what was attempted).
+    pub plan: Option<PlanView>,
+    /// Every resource destroyed or replaced (or planned to be).
+    pub destructive: Vec<DestructiveItem>,
+    pub diagnostics: Vec<DiagnosticItem>,
+    /// One line of plain context, e.g. "plan_timeout 30m reached" or a rejection's reason.
+    pub note: Option<String>,
+    /// Who cancelled or rejected the run, shown as a mention.
+    pub stopped_by: Option<SlackUserId>,
+    /// The full masked log was attached to the thread.
+    pub log_attached: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct ApprovalView {
+    pub run: RunRef,
+    pub plan: PlanView,
+    pub destructive: Vec<DestructiveItem>,
+    /// Who may press Apply (user or group IDs, or `*`).
+    pub approvers: Vec<SlackUserId>,
+    /// When the approval lapses, formatted.
+    pub expires: Option<String>,
+}
+
+/// A denial or bad input: answered in one line, nothing started.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct RejectedView {
+    pub env: Option<EnvName>,
+    /// What was asked, as typed (sanitised and shortened by the renderer).
+    pub command: String,
+    /// The specific reason, e.g. `unknown size "lage"; did you mean "large"?`.
+    pub reason: String,
+}
+
+/// A queued or running job in `status`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct JobView {
+    pub run_id: RunId,
+    /// `up large`, `down`, ...
+    pub command: String,
+    pub actor: SlackUserId,
+    /// `running (apply)`, `queued (position 2)`, `awaiting approval`, ...
+    pub state: String,
+    /// Resources done and total while running.
+    pub done: Option<usize>,
+    pub total: Option<usize>,
+}
+
+/// One line of `history` (and `status`'s last run).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryRow {
+    pub run_id: RunId,
+    pub actor: SlackUserId,
+    /// Verb and arguments, e.g. `up large for 3h`.
+    pub command: String,
+    pub when: String,
+    pub outcome: RunOutcome,
+    pub counts: Option<ChangeCounts>,
+    pub duration: Option<String>,
+}
+
+/// SPEC §8.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct StatusView {
+    pub env: EnvName,
+    /// The variable set the environment is at, if known.
+    pub size: Option<String>,
+    /// What really runs, e.g. `running (c5.xlarge)` or `none`.
+    pub master: Option<String>,
+    pub slave_count: Option<u64>,
+    /// `off`, `basic`, `full`.
+    pub monitoring: Option<String>,
+    pub outputs: KeyOutputs,
+    pub lease_end: Option<String>,
+    /// e.g. `down at 2024-05-01 22:00 JST (nightly-down)`.
+    pub next_action: Option<String>,
+    /// e.g. `until 2024-05-02 09:00 JST by <user>`.
+    pub holds: Vec<String>,
+    pub jobs: Vec<JobView>,
+    pub last_run: Option<HistoryRow>,
+    pub est_hourly_usd: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HistoryView {
+    pub env: EnvName,
+    pub rows: Vec<HistoryRow>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct KeyValue {
+    pub key: String,
+    pub value: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SizeRow {
+    pub name: String,
+    pub description: String,
+    /// The variables worth showing (slave count, instance types, monitoring).
+    pub values: Vec<KeyValue>,
+    pub est_hourly_usd: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SizesView {
+    pub sizes: Vec<SizeRow>,
+}
+
+/// The help text comes from the command catalogue; rendering only frames it.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct HelpView {
+    pub text: String,
+}
+
+/// A short answer that is not a run's message (acks, cancel, hold, schedule listing).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct NoticeView {
+    pub text: String,
+}
+
+/// Conversions from the Terraform summaries, so a live run can fill views directly.
+mod from_terraform {
+    use super::*;
+    use crate::terraform::plan_summary::{DestructiveChange, PlanSummary};
+    use crate::terraform::progress::ApplySummary;
+
+    impl From<&PlanSummary> for PlanView {
+        fn from(s: &PlanSummary) -> Self {
+            PlanView {
+                add: s.add,
+                change: s.change,
+                destroy: s.destroy,
+                replace: s.replace,
+                groups: s
+                    .groups
+                    .iter()
+                    .map(|g| PlanGroup {
+                        module: g.module.clone(),
+                        resource_type: g.resource_type.clone(),
+                        add: g.add,
+                        change: g.change,
+                        destroy: g.destroy,
+                        replace: g.replace,
+                    })
+                    .collect(),
+            }
+        }
+    }
+
+    impl From<&DestructiveChange> for DestructiveItem {
+        fn from(d: &DestructiveChange) -> Self {
+            DestructiveItem {
+                address: d.address.clone(),
+                action: d.action.as_str().to_string(),
+                reason: d.reason.clone(),
+            }
+        }
+    }
+
+    impl From<ApplySummary> for ChangeCounts {
+        fn from(s: ApplySummary) -> Self {
+            ChangeCounts {
+                added: s.added,
+                changed: s.changed,
+                destroyed: s.destroyed,
+            }
+        }
+    }
+
+    impl From<&crate::terraform::events::Diagnostic> for DiagnosticItem {
+        fn from(d: &crate::terraform::events::Diagnostic) -> Self {
+            use crate::terraform::events::Severity;
+            DiagnosticItem {
+                severity: match &d.severity {
+                    Severity::Error => "error".into(),
+                    Severity::Warning => "warning".into(),
+                    Severity::Other(s) => s.clone(),
+                },
+                summary: d.summary.clone(),
+                detail: d.detail.clone(),
+                address: d.address.clone(),
+            }
+        }
+    }
+}

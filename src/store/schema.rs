@@ -1,0 +1,98 @@
+//! The store's schema as an ordered list of migrations. Owns the SQL DDL only; how and when
+//! the steps run (one transaction each, `PRAGMA user_version`) lives in `mod.rs`.
+//!
+//! Append-only: a released step is never edited, because databases in the field have already
+//! run it. Change the schema by adding a step at the end.
+
+/// Step `i` (0-based) brings a database from `user_version = i` to `i + 1`.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the first schema. Times are INTEGER unix milliseconds (UTC) everywhere, so ordering
+    // and comparisons are plain integer comparisons in SQL.
+    r#"
+    CREATE TABLE runs (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        env                 TEXT    NOT NULL,
+        verb                TEXT    NOT NULL,
+        args                TEXT    NOT NULL,
+        size                TEXT,
+        actor               TEXT    NOT NULL,
+        channel             TEXT    NOT NULL,
+        outcome             TEXT    NOT NULL CHECK (outcome IN (
+                                'queued', 'running', 'awaiting_approval', 'succeeded', 'failed',
+                                'no_changes', 'cancelled', 'timed_out', 'interrupted', 'rejected')),
+        created_at          INTEGER NOT NULL,
+        started_at          INTEGER,
+        finished_at         INTEGER,
+        plan_path           TEXT,
+        log_path            TEXT,
+        added               INTEGER,
+        changed             INTEGER,
+        destroyed           INTEGER,
+        plan_add            INTEGER,
+        plan_change         INTEGER,
+        plan_destroy        INTEGER,
+        error               TEXT,
+        owner_pid           INTEGER,
+        message_ts          TEXT,
+        approval_expires_at INTEGER,
+        approved_by         TEXT,
+        -- 'queued' or 'running': what a run was doing when its process died.
+        interrupted_from    TEXT
+    );
+    CREATE INDEX runs_by_env ON runs (env, id);
+    CREATE INDEX runs_by_outcome ON runs (outcome);
+
+    CREATE TABLE audit (
+        id       INTEGER PRIMARY KEY AUTOINCREMENT,
+        at       INTEGER NOT NULL,
+        actor    TEXT    NOT NULL,
+        channel  TEXT    NOT NULL,
+        env      TEXT,
+        command  TEXT    NOT NULL,
+        decision TEXT    NOT NULL,
+        run_id   INTEGER REFERENCES runs (id)
+    );
+
+    CREATE TABLE leases (
+        env        TEXT    PRIMARY KEY,
+        size       TEXT    NOT NULL,
+        expires_at INTEGER NOT NULL,
+        set_by     TEXT    NOT NULL,
+        set_at     INTEGER NOT NULL
+    );
+
+    CREATE TABLE holds (
+        env    TEXT    PRIMARY KEY,
+        until  INTEGER NOT NULL,
+        set_by TEXT    NOT NULL,
+        set_at INTEGER NOT NULL
+    );
+
+    CREATE TABLE schedule_fires (
+        name       TEXT    NOT NULL,
+        env        TEXT    NOT NULL,
+        occurrence INTEGER NOT NULL,
+        fired_at   INTEGER NOT NULL,
+        PRIMARY KEY (name, env, occurrence)
+    );
+
+    CREATE TABLE outbox (
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        channel         TEXT    NOT NULL,
+        kind            TEXT    NOT NULL,
+        payload         TEXT    NOT NULL,
+        run_id          INTEGER REFERENCES runs (id),
+        created_at      INTEGER NOT NULL,
+        attempts        INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at INTEGER NOT NULL,
+        delivered_at    INTEGER
+    );
+    CREATE INDEX outbox_pending ON outbox (delivered_at, id);
+
+    CREATE TABLE env_state (
+        env        TEXT    PRIMARY KEY,
+        size       TEXT    NOT NULL,
+        updated_at INTEGER NOT NULL
+    );
+    "#,
+];

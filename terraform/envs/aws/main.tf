@@ -1,0 +1,116 @@
+# Root module of a load-test environment on real AWS.
+# terraform/envs/local is the same stack on the local emulator: keep the module blocks of both
+# in step.
+#
+# State: S3 with DynamoDB locking, configured at init (nothing about it is in this tree):
+#   TF_DATA_DIR=<state dir>/tf-data terraform init -lockfile=readonly \
+#     -backend-config=bucket=<bucket> -backend-config=key=loadtest/<env>/terraform.tfstate \
+#     -backend-config=region=<region> -backend-config=dynamodb_table=<lock table> \
+#     -backend-config=encrypt=true
+# or -backend-config=<file> (see backend.hcl.example). The lock table needs a string partition
+# key named LockID; the bot's `unlock` command runs `terraform force-unlock` on a stale lock.
+
+terraform {
+  required_version = ">= 1.0.0"
+
+  required_providers {
+    aws = {
+      source  = "hashicorp/aws"
+      version = "~> 3.39"
+    }
+  }
+
+  backend "s3" {}
+}
+
+locals {
+  name = "lt-${var.environment_name}"
+
+  # Tags of every resource, set explicitly by the modules rather than by provider default_tags:
+  # the modules carry their own tagging (and on moto a tagged launch template is a perpetual
+  # diff, so the local root must be able to leave that one resource untagged).
+  tags = merge(var.extra_tags, {
+    "loadtest:env"        = var.environment_name
+    "loadtest:managed-by" = "terraform"
+  })
+}
+
+provider "aws" {
+  region = var.aws_region
+}
+
+data "aws_ami" "amazon_linux_2" {
+  count = var.ami_id == "" ? 1 : 0
+
+  most_recent = true
+  owners      = ["amazon"]
+
+  filter {
+    name   = "name"
+    values = ["amzn2-ami-hvm-*-x86_64-gp2"]
+  }
+
+  filter {
+    name   = "architecture"
+    values = ["x86_64"]
+  }
+}
+
+locals {
+  ami_id = var.ami_id != "" ? var.ami_id : data.aws_ami.amazon_linux_2[0].id
+}
+
+module "network" {
+  source = "../../modules/network"
+
+  name                    = local.name
+  tags                    = local.tags
+  vpc_cidr                = var.vpc_cidr
+  dashboard_allowed_cidrs = var.dashboard_allowed_cidrs
+  dashboard_port          = var.dashboard_certificate_arn != "" ? 443 : 80
+  ssh_allowed_cidrs       = var.ssh_allowed_cidrs
+}
+
+module "jmeter" {
+  source = "../../modules/jmeter"
+
+  name                 = local.name
+  environment_name     = var.environment_name
+  region               = var.aws_region
+  master_enabled       = var.jmeter_master_enabled
+  master_instance_type = var.jmeter_master_instance_type
+  slave_count          = var.jmeter_slave_count
+  slave_instance_type  = var.jmeter_slave_instance_type
+  ami_id               = local.ami_id
+  subnet_ids           = module.network.pool_subnet_ids
+  master_subnet_id     = module.network.hosts_subnet_id
+  master_private_ip    = module.network.host_ips["jmeter-master"]
+  security_group_ids   = [module.network.jmeter_security_group_id]
+  key_name             = var.key_name
+  tags                 = local.tags
+}
+
+module "monitoring" {
+  source = "../../modules/monitoring"
+
+  name             = local.name
+  environment_name = var.environment_name
+  region           = var.aws_region
+  monitoring       = var.monitoring
+  ami_id           = local.ami_id
+  vpc_id           = module.network.vpc_id
+  subnet_ids       = module.network.pool_subnet_ids
+  hosts_subnet_id  = module.network.hosts_subnet_id
+  private_ips = {
+    prometheus    = module.network.host_ips.prometheus
+    grafana       = module.network.host_ips.grafana
+    elasticsearch = module.network.host_ips.elasticsearch
+    kibana        = module.network.host_ips.kibana
+  }
+  security_group_ids        = [module.network.monitoring_security_group_id]
+  lb_security_group_ids     = [module.network.dashboard_lb_security_group_id]
+  dashboard_certificate_arn = var.dashboard_certificate_arn
+  instance_types            = var.monitoring_instance_types
+  key_name                  = var.key_name
+  tags                      = local.tags
+}

@@ -1,0 +1,140 @@
+variable "name" {
+  description = "Name prefix of every resource (e.g. lt-<environment_name>)."
+  type        = string
+}
+
+variable "environment_name" {
+  description = "Value of the loadtest:env tag."
+  type        = string
+}
+
+variable "region" {
+  description = "AWS region (the master's AWS CLI calls use it)."
+  type        = string
+}
+
+variable "master_enabled" {
+  description = "Whether the JMeter master instance exists."
+  type        = bool
+}
+
+variable "master_instance_type" {
+  description = "EC2 instance type of the JMeter master."
+  type        = string
+}
+
+variable "slave_count" {
+  description = "Number of JMeter slaves: desired = min = max of the autoscaling group."
+  type        = number
+
+  validation {
+    condition     = var.slave_count >= 0 && floor(var.slave_count) == var.slave_count
+    error_message = "The slave_count must be a whole number >= 0."
+  }
+}
+
+variable "slave_instance_type" {
+  description = "EC2 instance type of the JMeter slaves."
+  type        = string
+}
+
+variable "ami_id" {
+  description = "AMI of every JMeter host (x86_64 Amazon Linux 2)."
+  type        = string
+}
+
+variable "subnet_ids" {
+  description = "Subnets of the slaves' autoscaling group (two AZs)."
+  type        = list(string)
+}
+
+variable "master_subnet_id" {
+  description = "Subnet of the master."
+  type        = string
+}
+
+variable "master_private_ip" {
+  description = "Fixed private address of the master in master_subnet_id."
+  type        = string
+}
+
+variable "security_group_ids" {
+  description = "Security groups of the JMeter hosts."
+  type        = list(string)
+}
+
+variable "attach_security_groups" {
+  description = "Put the instances into security_group_ids at launch. The local root turns it off: moto does not report security groups given through the primary network interface (which the provider always uses) back on the instance, a perpetual diff; there the instances stay in the VPC's default group."
+  type        = bool
+  default     = true
+}
+
+variable "key_name" {
+  description = "EC2 key pair for SSH, or null for none (use SSM Session Manager)."
+  type        = string
+  default     = null
+}
+
+variable "tags" {
+  description = "Tags of every resource, the slaves (through the group) and the volumes included. Must include loadtest:env."
+  type        = map(string)
+  default     = {}
+}
+
+variable "tag_launch_template" {
+  description = "Tag the launch template itself. The local root turns it off: moto echoes a template's own tags back as an extra tag specification, a perpetual diff."
+  type        = bool
+  default     = true
+}
+
+variable "jmeter_version" {
+  description = "Apache JMeter version installed on every JMeter host."
+  type        = string
+  default     = "5.6.3"
+}
+
+variable "node_exporter_version" {
+  description = "Prometheus node exporter version installed on every JMeter host."
+  type        = string
+  default     = "1.8.2"
+}
+
+variable "elastic_version" {
+  description = "Filebeat version on the master (ships JMeter results to Elasticsearch when one runs); must match Elasticsearch."
+  type        = string
+  default     = "8.13.4"
+}
+
+variable "rmi_ports" {
+  description = "Fixed JMeter RMI ports; must match the jmeter security group."
+  type = object({
+    server_port      = number
+    server_rmi_port  = number
+    client_rmi_port  = number
+    client_rmi_count = number
+  })
+  default = {
+    server_port      = 1099
+    server_rmi_port  = 50000
+    client_rmi_port  = 60000
+    client_rmi_count = 3
+  }
+}
+
+variable "master_volume_size" {
+  description = "Root volume of the master in GiB (test plans, results, reports)."
+  type        = number
+  default     = 30
+}
+
+variable "instance_refresh" {
+  description = "Roll the slaves when the launch template changes (instance refresh). The local root turns it off: moto does not implement StartInstanceRefresh."
+  type        = bool
+  default     = true
+}
+
+variable "wait_for_capacity_timeout" {
+  description = "How long Terraform waits for the slaves to be InService (\"0\" = do not wait)."
+  type        = string
+  default     = "10m"
+}

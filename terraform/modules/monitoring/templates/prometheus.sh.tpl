@@ -1,0 +1,89 @@
+#!/bin/bash
+# Prometheus of load-test environment ${environment_name}.
+# Rendered by Terraform from terraform/modules/monitoring/templates/prometheus.sh.tpl.
+set -euo pipefail
+exec > >(tee -a /var/log/loadtest-user-data.log) 2>&1
+echo "loadtest: prometheus boot script starting at $(date -u +%FT%TZ)"
+
+PROMETHEUS_VERSION='${prometheus_version}'
+
+${common}
+
+retry yum install -y tar gzip
+
+id prometheus >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin prometheus
+install -d -o prometheus -g prometheus /var/lib/prometheus /etc/prometheus
+
+if [ ! -x /usr/local/bin/prometheus ]; then
+  workdir=$(mktemp -d)
+  pkg="prometheus-$PROMETHEUS_VERSION.linux-amd64"
+  base="https://github.com/prometheus/prometheus/releases/download/v$PROMETHEUS_VERSION"
+  retry curl -fsSL -o "$workdir/$pkg.tar.gz" "$base/$pkg.tar.gz"
+  retry curl -fsSL -o "$workdir/sha256sums.txt" "$base/sha256sums.txt"
+  (cd "$workdir" && grep " $pkg.tar.gz\$" sha256sums.txt | sha256sum -c -)
+  tar -xzf "$workdir/$pkg.tar.gz" -C "$workdir"
+  install -m 0755 "$workdir/$pkg/prometheus" "$workdir/$pkg/promtool" /usr/local/bin/
+  rm -rf "$workdir"
+fi
+
+# The JMeter hosts of this environment, found by their tags (EC2 service discovery, through the
+# instance profile), scraped on the node exporter port.
+cat >/etc/prometheus/prometheus.yml <<'YAML'
+global:
+  scrape_interval: 15s
+  evaluation_interval: 15s
+  external_labels:
+    loadtest_env: '${environment_name}'
+
+scrape_configs:
+  - job_name: prometheus
+    static_configs:
+      - targets: ['localhost:9090']
+
+  - job_name: jmeter-node
+    ec2_sd_configs:
+      - region: '${region}'
+        port: 9100
+        refresh_interval: 30s
+        filters:
+          - name: 'tag:loadtest:env'
+            values: ['${environment_name}']
+          - name: 'tag:loadtest:role'
+            values: ['jmeter-master', 'jmeter-slave']
+          - name: instance-state-name
+            values: ['running']
+    relabel_configs:
+      - source_labels: [__meta_ec2_tag_loadtest_role]
+        target_label: role
+      - source_labels: [__meta_ec2_instance_id]
+        target_label: instance_id
+      - source_labels: [__meta_ec2_instance_type]
+        target_label: instance_type
+YAML
+/usr/local/bin/promtool check config /etc/prometheus/prometheus.yml
+
+cat >/etc/systemd/system/prometheus.service <<'UNIT'
+[Unit]
+Description=Prometheus
+After=network-online.target
+Wants=network-online.target
+
+[Service]
+User=prometheus
+ExecStart=/usr/local/bin/prometheus \
+  --config.file=/etc/prometheus/prometheus.yml \
+  --storage.tsdb.path=/var/lib/prometheus \
+  --storage.tsdb.retention.time=${retention} \
+  --web.listen-address=:9090
+ExecReload=/bin/kill -HUP $MAINPID
+Restart=always
+RestartSec=5
+LimitNOFILE=65536
+
+[Install]
+WantedBy=multi-user.target
+UNIT
+systemctl daemon-reload
+systemctl enable --now prometheus
+
+echo "loadtest: prometheus ready"

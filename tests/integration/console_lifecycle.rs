@@ -1,0 +1,252 @@
+//! The bot end to end in the local console, against real Terraform and a real moto:
+//! `shell` with `up small` → `status` while it runs → `up large` queued → `cancel` →
+//! `down` → `history`, an `exec` from a second process waiting for the shell's run instead
+//! of applying alongside it, and a failing apply that reports Terraform's diagnostic and
+//! leaves the environment usable. One environment lifecycle covers all of it, because moto
+//! needs seconds per instance.
+
+use crate::support::bot::BotFixture;
+use crate::support::moto::MotoServer;
+use std::io::{BufRead, BufReader, Write};
+use std::process::{Child, ChildStdin, Stdio};
+use std::sync::mpsc::{self, Receiver};
+use std::time::{Duration, Instant};
+
+/// A running `loadtest-bot shell` whose stdout is read line by line.
+struct Shell {
+    child: Child,
+    stdin: Option<ChildStdin>,
+    lines: Receiver<String>,
+    transcript: Vec<String>,
+}
+
+impl Shell {
+    fn start(bot: &BotFixture) -> Shell {
+        let config = bot.config_path().display().to_string();
+        let mut child = bot
+            .command(&["--config", &config, "shell"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start the shell");
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines().map_while(Result::ok) {
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let stdin = child.stdin.take();
+        Shell {
+            child,
+            stdin,
+            lines,
+            transcript: Vec::new(),
+        }
+    }
+
+    fn send(&mut self, line: &str) {
+        eprintln!("shell> {line}");
+        let stdin = self.stdin.as_mut().expect("stdin open");
+        writeln!(stdin, "{line}").unwrap();
+        stdin.flush().unwrap();
+    }
+
+    /// Reads lines until one contains `needle`; returns that line.
+    fn wait_for(&mut self, needle: &str, limit: Duration) -> String {
+        let deadline = Instant::now() + limit;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) => {
+                    eprintln!("  | {line}");
+                    self.transcript.push(line.clone());
+                    if line.contains(needle) {
+                        return line;
+                    }
+                }
+                Err(_) => panic!(
+                    "no line containing {needle:?} within {limit:?}; transcript:\n{}",
+                    self.transcript.join("\n")
+                ),
+            }
+        }
+    }
+
+    /// Everything printed since `mark` (a transcript index).
+    fn since(&self, mark: usize) -> String {
+        self.transcript[mark..].join("\n")
+    }
+
+    fn close(mut self) -> (i32, String) {
+        drop(self.stdin.take());
+        for line in self.lines.iter() {
+            eprintln!("  | {line}");
+            self.transcript.push(line);
+        }
+        let status = self.child.wait().unwrap();
+        (status.code().unwrap_or(-1), self.transcript.join("\n"))
+    }
+}
+
+fn run_id_in(line: &str) -> i64 {
+    let start = line.find("run #").expect("line names a run") + 5;
+    line[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+const APPLY_LIMIT: Duration = Duration::from_secs(600);
+
+#[test]
+fn shell_session_queue_cancel_history_and_a_concurrent_exec_against_moto() {
+    let moto = MotoServer::start();
+    let bot = BotFixture::with_terraform(&moto.endpoint(), "", "");
+    // A test-only variable set that the emulator refuses at apply time: an AMI that does not
+    // exist. Plan succeeds (Terraform cannot know), apply fails with AWS's error.
+    bot.extra_sizes(
+        r#"
+[broken]
+description = "test only: an AMI the emulator does not have"
+est_hourly_usd = 0.5
+[broken.variables]
+jmeter_master_enabled = true
+jmeter_master_instance_type = "t3.small"
+jmeter_slave_count = 0
+jmeter_slave_instance_type = "t3.small"
+monitoring = "basic"
+ami_id = "ami-00000000deadbeef0"
+"#,
+    );
+    let mut shell = Shell::start(&bot);
+
+    // up small: accepted at once, then progress while Terraform works.
+    shell.send("up small");
+    let ack = shell.wait_for("[local] up small: run #", Duration::from_secs(30));
+    let small_run = run_id_in(&ack);
+    shell.wait_for("plan", Duration::from_secs(120));
+
+    // Another process on the same state directory: it must wait for the shell's run.
+    let config = bot.config_path().display().to_string();
+    let exec = bot
+        .command(&["--config", &config, "exec", "--", "up", "small"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+
+    // status while it runs: the running job with its phase.
+    let mark = shell.transcript.len();
+    shell.send("status");
+    shell.wait_for("running (", Duration::from_secs(90));
+    let status_text = shell.since(mark);
+    assert!(
+        status_text.contains(&format!("#{small_run}")),
+        "status shows the running run:\n{status_text}"
+    );
+
+    // up large: queued behind it, then cancelled before it starts.
+    shell.send("up large");
+    let queued = shell.wait_for("[local] up large: run #", Duration::from_secs(30));
+    assert!(queued.contains("queued"), "{queued}");
+    let large_run = run_id_in(&queued);
+    shell.send("cancel");
+    let cancelled = shell.wait_for("cancelled queued run", Duration::from_secs(30));
+    assert!(cancelled.contains(&format!("#{large_run}")), "{cancelled}");
+
+    // The first run ends; the emulator really runs two slaves.
+    let done = shell.wait_for("[local] up small: succeeded", APPLY_LIMIT);
+    assert!(
+        done.contains("added"),
+        "the text carries Terraform's counts: {done}"
+    );
+    let inventory = moto.inventory("local");
+    assert_eq!(inventory.running("jmeter-master"), 1, "{inventory:?}");
+    assert_eq!(inventory.running("jmeter-slave"), 2, "{inventory:?}");
+    assert_eq!(inventory.slave_desired_capacity(), Some(2), "{inventory:?}");
+
+    // The exec waited for the environment, then found nothing to change.
+    let exec_output = exec.wait_with_output().unwrap();
+    let exec_stdout = String::from_utf8_lossy(&exec_output.stdout);
+    assert_eq!(
+        exec_output.status.code(),
+        Some(0),
+        "exec: {exec_stdout}\n{}",
+        String::from_utf8_lossy(&exec_output.stderr)
+    );
+    assert!(
+        exec_stdout.contains("waiting for another process"),
+        "exec waited: {exec_stdout}"
+    );
+    assert!(
+        exec_stdout.contains("no changes"),
+        "exec found nothing to do: {exec_stdout}"
+    );
+    let store = bot.store();
+    let runs = store.recent_runs(None, 20).unwrap();
+    let first = runs.iter().find(|r| r.id.0 == small_run).unwrap();
+    let exec_run = runs
+        .iter()
+        .find(|r| r.verb == "up" && r.id.0 != small_run && r.id.0 != large_run)
+        .expect("the exec's run is recorded");
+    assert!(
+        exec_run.started_at.unwrap() >= first.finished_at.unwrap(),
+        "the exec's run started only after the shell's run ended: {exec_run:?} vs {first:?}"
+    );
+
+    // A failing apply: Terraform's diagnostic in the answer, the environment still usable.
+    shell.send("up broken");
+    let failed = shell.wait_for("[local] up broken: failed", APPLY_LIMIT);
+    let failure_text = shell.since(shell.transcript.len() - 1);
+    let mark = shell.transcript.len();
+    let _ = failure_text;
+    let _ = failed;
+    // The diagnostic (AWS's refusal of the AMI) is shown after the headline.
+    shell.wait_for("ami", Duration::from_secs(5));
+    let _ = mark;
+
+    // down: the slaves go, the master and monitoring stay.
+    shell.send("down");
+    shell.wait_for("[local] down: succeeded", APPLY_LIMIT);
+    let inventory = moto.inventory("local");
+    assert_eq!(inventory.running("jmeter-slave"), 0, "{inventory:?}");
+    assert_eq!(inventory.running("jmeter-master"), 1, "{inventory:?}");
+
+    // history: newest first, every run with its outcome.
+    let mark = shell.transcript.len();
+    shell.send("history");
+    shell.wait_for(&format!("#{small_run}"), Duration::from_secs(30));
+    let (code, transcript) = shell.close();
+    assert_eq!(code, 0, "{transcript}");
+    let history: String = transcript.lines().skip(mark).collect::<Vec<_>>().join("\n");
+    for (run, outcome) in [(small_run, "succeeded"), (large_run, "cancelled")] {
+        let line = history
+            .lines()
+            .find(|l| l.contains(&format!("#{run}")))
+            .unwrap_or_else(|| panic!("history lacks run #{run}:\n{history}"));
+        assert!(
+            line.contains(outcome),
+            "run #{run} should be {outcome}: {line}"
+        );
+    }
+    assert!(history.contains("up broken"), "{history}");
+    assert!(history.contains("failed"), "{history}");
+
+    // Nothing was written into the source tree.
+    let stray = std::process::Command::new("git")
+        .args(["status", "--porcelain", "--ignored", "terraform"])
+        .current_dir(crate::support::bot::repo_root())
+        .output()
+        .unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&stray.stdout),
+        "",
+        "files under terraform/"
+    );
+}
