@@ -40,7 +40,7 @@ test: bootstrap
 	@$(TOOLS_ENV) && scripts/test
 
 bench: bootstrap
-	@$(TOOLS_ENV) && cargo bench
+	@$(TOOLS_ENV) && scripts/bench
 
 fmt:
 	@$(TOOLS_ENV) && cargo fmt && terraform fmt -recursive terraform

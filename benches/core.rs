@@ -19,6 +19,16 @@ use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
+/// `cargo bench` passes `--bench`; `cargo test --all-targets` runs this file as a smoke test
+/// with a fraction of the work.
+fn scale(full: usize) -> usize {
+    if std::env::args().any(|a| a == "--bench") {
+        full
+    } else {
+        (full / 100).max(1)
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
     sorted[index]
@@ -75,7 +85,7 @@ fn bench_parse_policy_enqueue(runtime: &tokio::runtime::Runtime) {
         "plan large",
         "extend 2h",
     ];
-    let iterations = 20_000;
+    let iterations = scale(20_000);
     let mut samples = Vec::with_capacity(iterations);
     runtime.block_on(async {
         for i in 0..iterations {
@@ -102,7 +112,7 @@ fn bench_parse_policy_enqueue(runtime: &tokio::runtime::Runtime) {
     let store = loadtest_bot::store::Store::open_in_dir(state.path()).expect("store");
     let mut with_store = Vec::with_capacity(2_000);
     runtime.block_on(async {
-        for i in 0..2_000 {
+        for i in 0..scale(2_000) {
             let text = texts[i % texts.len()];
             let started = Instant::now();
             let parsed = command::parse(text, &context).expect("valid command");
@@ -262,7 +272,7 @@ fn bench_big_plan() {
 
 fn bench_event_reader(runtime: &tokio::runtime::Runtime) {
     let mut log = String::new();
-    for i in 0..100_000 {
+    for i in 0..scale(100_000) {
         let line = match i % 3 {
             0 => {
                 json!({"@level":"info","@message":format!("module.jmeter.aws_instance.slave[{i}]: Creating..."),"type":"apply_start","hook":{"resource":{"addr":format!("module.jmeter.aws_instance.slave[{i}]"),"module":"module.jmeter","resource":"aws_instance.slave","resource_type":"aws_instance","resource_name":"slave"},"action":"create"}})

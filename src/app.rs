@@ -124,7 +124,8 @@ impl App {
             .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
         let store = Store::open_in_dir(&state_dir)
             .with_context(|| format!("opening the store in {}", state_dir.display()))?;
-        let runner = TerraformRunner::new(&config.terraform.binary, Arc::clone(&masker));
+        let runner = TerraformRunner::new(&config.terraform.binary, Arc::clone(&masker))
+            .with_interrupt_grace(config.terraform.interrupt_grace);
         let queue = JobQueue::new(&state_dir);
         let app = Arc::new(App {
             config,

@@ -145,6 +145,8 @@ pub struct TerraformConfig {
     pub binary: String,
     pub plan_timeout: Duration,
     pub apply_timeout: Duration,
+    /// How long Terraform gets to stop after SIGINT (cancel, timeout) before it is killed.
+    pub interrupt_grace: Duration,
     /// The variable-sets file.
     pub sizes: PathBuf,
     /// Handlebars message templates.
@@ -330,6 +332,7 @@ struct RawTerraform {
     binary: Option<String>,
     plan_timeout: Option<String>,
     apply_timeout: Option<String>,
+    interrupt_grace: Option<String>,
     sizes: Option<String>,
     templates: Option<String>,
 }
@@ -821,6 +824,11 @@ fn build_terraform(check: &mut Checker, value: Option<toml::Value>) -> Terraform
             "terraform.apply_timeout",
             raw.apply_timeout.as_deref(),
             "45m",
+        ),
+        interrupt_grace: check.duration(
+            "terraform.interrupt_grace",
+            raw.interrupt_grace.as_deref(),
+            "60s",
         ),
         sizes: PathBuf::from(raw.sizes.unwrap_or_else(|| "commands/sizes.toml".into())),
         templates: PathBuf::from(raw.templates.unwrap_or_else(|| "commands/templates".into())),

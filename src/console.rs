@@ -63,7 +63,13 @@ impl Outlet for ConsoleOutlet {
                     .lock()
                     .expect("console lock")
                     .remove(&handle.local_id);
-                self.print(&to_console_text(message));
+                // The top-level text first: it is what Slack notifies with, and it carries
+                // the outcome and Terraform's counts on one line (SPEC §7).
+                self.print(&format!(
+                    "{}\n{}",
+                    message.plain_text(),
+                    to_console_text(message)
+                ));
             }
             UpdateKind::Progress => {
                 let mut last = self.last_progress.lock().expect("console lock");
@@ -84,10 +90,23 @@ impl Outlet for ConsoleOutlet {
 
     fn attach_log(&self, _handle: &MessageHandle, file_name: &str, content: &str) {
         // The console shows the log's tail; the whole of it is on disk under the state dir.
-        let lines: Vec<&str> = content.lines().collect();
+        // Terraform's JSON lines are shown by their human message, as Terraform prints them.
+        let lines: Vec<String> = content
+            .lines()
+            .map(|line| {
+                serde_json::from_str::<serde_json::Value>(line)
+                    .ok()
+                    .and_then(|json| {
+                        json.get("@message")
+                            .and_then(|m| m.as_str())
+                            .map(str::to_string)
+                    })
+                    .unwrap_or_else(|| line.to_string())
+            })
+            .collect();
         let tail = &lines[lines.len().saturating_sub(15)..];
         self.print(&format!(
-            "--- {file_name} (last {} lines) ---\n{}",
+            "--- {file_name}, last {} lines (the whole log is in the state directory) ---\n{}",
             tail.len(),
             tail.join("\n")
         ));

@@ -443,10 +443,31 @@ async fn apply_saved_plan(
                 summary.add + summary.change + summary.destroy + 2 * summary.replace;
         }
     }
+    // The apply stream ends with the outputs' values: no separate `output -json` needed.
+    let streamed_outputs: Arc<Mutex<Option<BTreeMap<String, OutputValue>>>> = Arc::default();
     let apply = {
         let progress = Arc::clone(progress);
-        let mut on_event =
-            move |event: &TfEvent| progress.lock().expect("progress lock").observe(event);
+        let streamed_outputs = Arc::clone(&streamed_outputs);
+        let mut on_event = move |event: &TfEvent| {
+            if let TfEvent::Outputs { outputs } = event {
+                let values = outputs
+                    .iter()
+                    .map(|(name, output)| {
+                        let value = OutputValue {
+                            value: if output.sensitive {
+                                None
+                            } else {
+                                output.value.clone()
+                            },
+                            sensitive: output.sensitive,
+                        };
+                        (name.clone(), value)
+                    })
+                    .collect();
+                *streamed_outputs.lock().expect("outputs lock") = Some(values);
+            }
+            progress.lock().expect("progress lock").observe(event);
+        };
         app.runner
             .apply(
                 workspace,
@@ -463,7 +484,11 @@ async fn apply_saved_plan(
         app.store
             .set_env_size(&spec.env, &spec.size, chrono::Utc::now())?;
         apply_lease(app, spec)?;
-        let outputs = read_outputs(app, workspace).await;
+        let streamed = streamed_outputs.lock().expect("outputs lock").take();
+        let outputs = match streamed {
+            Some(outputs) => key_outputs(&outputs),
+            None => read_outputs(app, workspace).await,
+        };
         let ending = Ending {
             counts: Some(counts),
             outputs,

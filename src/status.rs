@@ -210,6 +210,7 @@ pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
             let state = match record.outcome {
                 RunOutcome::AwaitingApproval => "awaiting approval".to_string(),
                 RunOutcome::Running => "running (another process)".to_string(),
+                RunOutcome::Queued => "queued (another process)".to_string(),
                 _ => continue,
             };
             view.jobs.push(JobView {

@@ -6,14 +6,22 @@ use crate::support::bot::{BotFixture, ExecResult};
 
 fn assert_rejected(result: &ExecResult, expected_fragment: &str) {
     assert_eq!(
-        result.code, 2,
+        result.code,
+        2,
         "expected exit 2 for {:?}\nstdout:\n{}\nstderr:\n{}",
-        result.command, result.stdout, result.stderr
+        result
+            .command
+            .join(" ")
+            .chars()
+            .take(120)
+            .collect::<String>(),
+        result.stdout,
+        result.stderr
     );
+    let shown: String = result.command.join(" ").chars().take(120).collect();
     assert!(
         result.stdout.contains(expected_fragment),
-        "answer to {:?} should contain {expected_fragment:?}, got:\n{}",
-        result.command,
+        "answer to {shown:?} should contain {expected_fragment:?}, got:\n{}",
         result.stdout
     );
 }
@@ -45,7 +53,7 @@ fn bad_inputs_exit_2_with_a_specific_answer_and_start_no_terraform() {
         (vec!["up\u{202e}small"], "control"),
         (vec!["approve", "abc"], "run"),
         (vec!["unlock", "--force"], "lock"),
-        (vec![long_text.as_str()], "too long"),
+        (vec![long_text.as_str()], "over 1000 characters"),
     ];
     for (words, expected) in &cases {
         let result = bot.exec(words);

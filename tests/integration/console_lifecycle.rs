@@ -108,20 +108,22 @@ const APPLY_LIMIT: Duration = Duration::from_secs(600);
 fn shell_session_queue_cancel_history_and_a_concurrent_exec_against_moto() {
     let moto = MotoServer::start();
     let bot = BotFixture::with_terraform(&moto.endpoint(), "", "");
-    // A test-only variable set that the emulator refuses at apply time: an AMI that does not
-    // exist. Plan succeeds (Terraform cannot know), apply fails with AWS's error.
+    // A test-only variable set that the emulator refuses at apply time: one more slave of an
+    // instance type that does not exist. The plan succeeds (Terraform cannot know); the
+    // autoscaling group's launch fails with AWS's InvalidInstanceType. (Failures that
+    // replace the master or monitoring hosts are no good here: moto keeps a terminated
+    // instance's fixed private IP, so their re-creation would fail forever.)
     bot.extra_sizes(
         r#"
 [broken]
-description = "test only: an AMI the emulator does not have"
+description = "test only: a slave instance type the emulator does not have"
 est_hourly_usd = 0.5
 [broken.variables]
 jmeter_master_enabled = true
-jmeter_master_instance_type = "t3.small"
-jmeter_slave_count = 0
-jmeter_slave_instance_type = "t3.small"
+jmeter_master_instance_type = "c5.large"
+jmeter_slave_count = 3
+jmeter_slave_instance_type = "c5.humongous"
 monitoring = "basic"
-ami_id = "ami-00000000deadbeef0"
 "#,
     );
     let mut shell = Shell::start(&bot);
@@ -161,9 +163,9 @@ ami_id = "ami-00000000deadbeef0"
     assert!(cancelled.contains(&format!("#{large_run}")), "{cancelled}");
 
     // The first run ends; the emulator really runs two slaves.
-    let done = shell.wait_for("[local] up small: succeeded", APPLY_LIMIT);
+    let done = shell.wait_for("[local] up small: succeeded —", APPLY_LIMIT);
     assert!(
-        done.contains("added"),
+        done.contains(" added, 0 changed, 0 destroyed"),
         "the text carries Terraform's counts: {done}"
     );
     let inventory = moto.inventory("local");
@@ -201,15 +203,16 @@ ami_id = "ami-00000000deadbeef0"
     );
 
     // A failing apply: Terraform's diagnostic in the answer, the environment still usable.
-    shell.send("up broken");
-    let failed = shell.wait_for("[local] up broken: failed", APPLY_LIMIT);
-    let failure_text = shell.since(shell.transcript.len() - 1);
     let mark = shell.transcript.len();
-    let _ = failure_text;
-    let _ = failed;
-    // The diagnostic (AWS's refusal of the AMI) is shown after the headline.
-    shell.wait_for("ami", Duration::from_secs(5));
-    let _ = mark;
+    shell.send("up broken");
+    shell.wait_for("[local] up broken: failed", APPLY_LIMIT);
+    // The diagnostic (AWS's refusal of the instance type) follows the headline.
+    shell.wait_for("c5.humongous", Duration::from_secs(10));
+    let failure = shell.since(mark);
+    assert!(
+        failure.contains("Error"),
+        "Terraform's diagnostic is shown:\n{failure}"
+    );
 
     // down: the slaves go, the master and monitoring stay.
     shell.send("down");

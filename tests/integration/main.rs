@@ -1,7 +1,9 @@
 //! The one integration-test binary. Tests that need Terraform or moto start their own moto
 //! on a free port and fail (never skip) when the tools are missing; `make test` installs them.
 
+mod approval;
 mod cli_bad_input;
 mod console_lifecycle;
+mod faults;
 mod support;
 mod terraform_stack;

@@ -143,7 +143,11 @@ resource "aws_instance" "master" {
 # content), the group switches to it and then the old one goes (create_before_destroy). With
 # instance_refresh the group then rolls its slaves onto it.
 resource "aws_launch_template" "slave" {
-  name                   = "${var.name}-jmeter-slave-${local.slave_template_hash}"
+  # The content hash in the prefix forces a new template on every change (never a new
+  # version; see terraform/README.md); AWS's random suffix keeps the name unique, so going
+  # back to an earlier configuration while that template is still deposed (after a failed
+  # apply) cannot collide with it.
+  name_prefix            = "${var.name}-jmeter-slave-${local.slave_template_hash}-"
   description            = "JMeter slaves of load-test environment ${var.environment_name}"
   image_id               = var.ami_id
   instance_type          = var.slave_instance_type

@@ -76,6 +76,26 @@ impl BotFixture {
         )
     }
 
+    /// Terraform replaced by `tests/support/fake-terraform` (modes chosen per command through
+    /// `FAKE_TF_MODE`), with short timeouts so faults resolve in seconds.
+    pub fn with_fake_terraform() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let fake = repo_root().join("tests/support/fake-terraform");
+        let fixture = Self::new(
+            dir,
+            &fake.display().to_string(),
+            "http://127.0.0.1:9",
+            "",
+            "",
+        );
+        let text = std::fs::read_to_string(&fixture.config).unwrap().replace(
+            "plan_timeout = \"10m\"",
+            "plan_timeout = \"3s\"\ninterrupt_grace = \"2s\"",
+        );
+        std::fs::write(&fixture.config, text).unwrap();
+        fixture
+    }
+
     /// The real Terraform from PATH (`make test` puts the pinned one there) against moto.
     pub fn with_terraform(endpoint: &str, extra_config: &str, extra_env_config: &str) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
@@ -135,6 +155,14 @@ aws_endpoint = "{endpoint}"
         text.push('\n');
         text.push_str(toml_text);
         std::fs::write(path, text).unwrap();
+    }
+
+    /// Appends top-level sections (e.g. `[access]`, `[approval]`) to the config.
+    pub fn append_config(&self, toml_text: &str) {
+        let mut text = std::fs::read_to_string(&self.config).unwrap();
+        text.push('\n');
+        text.push_str(toml_text);
+        std::fs::write(&self.config, text).unwrap();
     }
 
     pub fn config_path(&self) -> &Path {

@@ -89,6 +89,10 @@ impl MotoServer {
             let log_file = std::fs::File::create(&log).expect("moto log file");
             let child = Command::new(&moto)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                // Like AWS, refuse unknown instance types and key pairs (moto skips both
+                // checks by default). The console test's failing apply relies on it.
+                .env("MOTO_EC2_ENABLE_INSTANCE_TYPE_VALIDATION", "true")
+                .env("MOTO_ENABLE_KEYPAIR_VALIDATION", "true")
                 .stdin(Stdio::null())
                 .stdout(log_file.try_clone().expect("log file"))
                 .stderr(log_file)

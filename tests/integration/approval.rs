@@ -1,0 +1,128 @@
+//! Approval by typed command (`approve <run>` / `reject <run>`), the console's stand-in for
+//! Slack's buttons: a run that needs approval stops at `awaiting approval` with its plan
+//! saved; only an approver other than the requester can apply it; the exact saved plan is
+//! applied once; a second approval, a rejected run and an expired one are refused.
+
+use crate::support::bot::BotFixture;
+use loadtest_bot::model::{RunId, RunOutcome};
+
+const POLICY: &str = r#"
+[access]
+admins = ["U0ADMIN"]
+operators = ["U0OPS", "U0LEAD"]
+
+[approval]
+required_for = ["up:large"]
+approvers = ["U0LEAD", "U0ADMIN"]
+expires = "30m"
+"#;
+
+fn fixture() -> BotFixture {
+    let bot = BotFixture::with_fake_terraform();
+    bot.append_config(POLICY);
+    bot
+}
+
+fn exec_as(bot: &BotFixture, user: &str, words: &[&str]) -> (i32, String) {
+    let config = bot.config_path().display().to_string();
+    let mut args = vec!["--config", config.as_str(), "exec", "--as", user, "--"];
+    args.extend_from_slice(words);
+    let output = bot
+        .command(&args)
+        .env("FAKE_TF_CALLS", bot.dir.path().join("calls"))
+        .output()
+        .unwrap();
+    (
+        output.status.code().unwrap_or(-1),
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        ),
+    )
+}
+
+fn applies(bot: &BotFixture) -> Vec<String> {
+    std::fs::read_to_string(bot.dir.path().join("calls"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|l| l.starts_with("apply"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn an_approval_round_trip_applies_the_saved_plan_exactly_once() {
+    let bot = fixture();
+    let (code, text) = exec_as(&bot, "U0OPS", &["up", "large"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("[local] up large: awaiting approval"),
+        "{text}"
+    );
+    assert!(applies(&bot).is_empty(), "nothing applied before approval");
+    let run = bot.store().get_run(RunId(1)).unwrap().unwrap();
+    assert_eq!(run.outcome, RunOutcome::AwaitingApproval);
+    let plan = run.plan_path.clone().expect("the plan is saved");
+
+    // The requester cannot approve their own run; an operator who is no approver neither.
+    let (code, text) = exec_as(&bot, "U0OPS", &["approve", "1"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("rejected"), "{text}");
+    assert!(applies(&bot).is_empty());
+
+    // An approver applies exactly the saved plan.
+    let (code, text) = exec_as(&bot, "U0LEAD", &["approve", "#1"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("[local] up large: succeeded"), "{text}");
+    assert_eq!(
+        applies(&bot),
+        vec![format!(
+            "apply -json -input=false -auto-approve {}",
+            plan.display()
+        )]
+    );
+    let run = bot.store().get_run(RunId(1)).unwrap().unwrap();
+    assert_eq!(run.outcome, RunOutcome::Succeeded);
+    assert_eq!(run.approved_by.unwrap().as_str(), "U0LEAD");
+
+    // A second click changes nothing.
+    let (code, text) = exec_as(&bot, "U0ADMIN", &["approve", "1"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(
+        text.contains("not awaiting approval") || text.contains("already"),
+        "{text}"
+    );
+    assert_eq!(applies(&bot).len(), 1);
+}
+
+#[test]
+fn a_rejected_plan_is_never_applied_and_an_expired_one_cannot_be_approved() {
+    let bot = fixture();
+    let (code, _) = exec_as(&bot, "U0OPS", &["up", "large"]);
+    assert_eq!(code, 0);
+    let (code, text) = exec_as(&bot, "U0LEAD", &["reject", "1"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("rejected"), "{text}");
+    let (code, text) = exec_as(&bot, "U0ADMIN", &["approve", "1"]);
+    assert_eq!(code, 2, "{text}");
+    assert_eq!(
+        bot.store().get_run(RunId(1)).unwrap().unwrap().outcome,
+        RunOutcome::Rejected
+    );
+
+    // A second request, whose approval window is made to lapse.
+    let (code, _) = exec_as(&bot, "U0OPS", &["up", "large"]);
+    assert_eq!(code, 0);
+    bot.store()
+        .await_approval(RunId(2), chrono::Utc::now() - chrono::Duration::minutes(1))
+        .unwrap();
+    let (code, text) = exec_as(&bot, "U0LEAD", &["approve", "2"]);
+    assert_eq!(code, 2, "{text}");
+    assert!(text.contains("expired"), "{text}");
+    assert!(applies(&bot).is_empty(), "neither run was applied");
+    // Runs that need no approval go straight through.
+    let (code, text) = exec_as(&bot, "U0OPS", &["up", "small"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("succeeded"), "{text}");
+}

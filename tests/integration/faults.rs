@@ -1,0 +1,155 @@
+//! Terraform misbehaving, through the real bot binary with `tests/support/fake-terraform` in
+//! Terraform's place: a held state lock is reported with its ID and the `unlock` hint; a plan
+//! past its timeout gets SIGINT and stops gracefully; one that ignores SIGINT is killed after
+//! the grace period; secrets Terraform prints never reach the answer, the log or the store.
+
+use crate::support::bot::BotFixture;
+use std::time::{Duration, Instant};
+
+const LOCK_ID: &str = "6f1c3b58-1c7e-2b5e-9a0d-3f6a9e5b2c11";
+
+fn exec_with_mode(bot: &BotFixture, mode: &str, words: &[&str]) -> (i32, String, Duration) {
+    let config = bot.config_path().display().to_string();
+    let mut args = vec!["--config", config.as_str(), "exec", "--"];
+    args.extend_from_slice(words);
+    let started = Instant::now();
+    let output = bot
+        .command(&args)
+        .env("FAKE_TF_MODE", mode)
+        .env("FAKE_TF_CALLS", bot.dir.path().join("calls"))
+        .env(
+            "AWS_SECRET_ACCESS_KEY",
+            "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY",
+        )
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    (output.status.code().unwrap_or(-1), text, started.elapsed())
+}
+
+fn run_log(bot: &BotFixture, run: i64) -> String {
+    std::fs::read_to_string(bot.state_dir().join(format!("runs/{run}/terraform.log"))).unwrap()
+}
+
+#[test]
+fn a_held_state_lock_is_reported_with_its_id_and_the_unlock_hint() {
+    let bot = BotFixture::with_fake_terraform();
+    let (code, text, _) = exec_with_mode(&bot, "lock", &["up", "small"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("[local] up small: failed"), "{text}");
+    assert!(text.contains(&format!("lock ID {LOCK_ID}")), "{text}");
+    assert!(text.contains(&format!("unlock {LOCK_ID}")), "{text}");
+    assert!(text.contains("ci@runner-7"), "names the holder: {text}");
+    // The admin's way out, typed in chat, reaches terraform force-unlock with that ID.
+    let (code, text, _) = exec_with_mode(&bot, "ok", &["unlock", LOCK_ID]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains(&format!("state lock {LOCK_ID} released")),
+        "{text}"
+    );
+    let calls = std::fs::read_to_string(bot.dir.path().join("calls")).unwrap();
+    assert!(
+        calls
+            .lines()
+            .any(|l| l == format!("force-unlock -force -no-color {LOCK_ID}")),
+        "{calls}"
+    );
+}
+
+#[test]
+fn a_plan_past_its_timeout_gets_sigint_and_stops_gracefully() {
+    let bot = BotFixture::with_fake_terraform();
+    let (code, text, took) = exec_with_mode(&bot, "hang", &["up", "small"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("[local] up small: timed out"), "{text}");
+    let log = run_log(&bot, 1);
+    assert!(log.contains("timeout reached, sending SIGINT"), "{log}");
+    assert!(
+        log.contains("Interrupt received"),
+        "Terraform saw SIGINT and shut down itself: {log}"
+    );
+    assert!(!log.contains("killing it"), "no kill was needed: {log}");
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+    let run = bot
+        .store()
+        .get_run(loadtest_bot::model::RunId(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.outcome, loadtest_bot::model::RunOutcome::TimedOut);
+}
+
+#[test]
+fn terraform_ignoring_sigint_is_killed_after_the_grace_period() {
+    let bot = BotFixture::with_fake_terraform();
+    let (code, text, took) = exec_with_mode(&bot, "stubborn", &["up", "small"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(text.contains("timed out"), "{text}");
+    let log = run_log(&bot, 1);
+    assert!(
+        log.contains("did not stop after SIGINT, killing it"),
+        "{log}"
+    );
+    assert!(took < Duration::from_secs(30), "took {took:?}");
+}
+
+#[test]
+fn secrets_terraform_prints_are_masked_in_answers_logs_and_the_store() {
+    let bot = BotFixture::with_fake_terraform();
+    let secret = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY";
+    let (code, text, _) = exec_with_mode(&bot, "secret", &["up", "small"]);
+    assert_eq!(code, 1, "{text}");
+    assert!(
+        text.contains("InvalidClientTokenId"),
+        "the diagnostic is shown: {text}"
+    );
+    assert!(!text.contains(secret), "secret in the answer: {text}");
+    assert!(text.contains("***"), "{text}");
+    let log = run_log(&bot, 1);
+    assert!(!log.contains(secret), "secret in the run log: {log}");
+    assert!(log.contains("using key ***"), "{log}");
+    let db = std::fs::read(bot.state_dir().join("loadtest.db")).unwrap();
+    let wal = std::fs::read(bot.state_dir().join("loadtest.db-wal")).unwrap_or_default();
+    for bytes in [&db, &wal] {
+        assert!(
+            !bytes.windows(secret.len()).any(|w| w == secret.as_bytes()),
+            "secret stored in SQLite"
+        );
+    }
+}
+
+#[test]
+fn an_apply_streams_progress_and_reports_terraforms_counts() {
+    let bot = BotFixture::with_fake_terraform();
+    let (code, text, _) = exec_with_mode(&bot, "ok", &["up", "small"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(
+        text.contains("[local] up small: succeeded — 0 added, 1 changed, 0 destroyed"),
+        "{text}"
+    );
+    assert!(text.contains("10.0.1.10"), "key outputs are shown: {text}");
+    // Init ran once; a second run skips it because nothing it depends on changed.
+    let (code, text, _) = exec_with_mode(&bot, "ok", &["up", "medium"]);
+    assert_eq!(code, 0, "{text}");
+    let calls = std::fs::read_to_string(bot.dir.path().join("calls")).unwrap();
+    assert_eq!(
+        calls.lines().filter(|l| l.starts_with("init")).count(),
+        1,
+        "{calls}"
+    );
+    assert_eq!(
+        calls.lines().filter(|l| l.starts_with("apply")).count(),
+        2,
+        "{calls}"
+    );
+    // Every apply applies the saved plan of its own run.
+    for (run, line) in calls.lines().filter(|l| l.starts_with("apply")).enumerate() {
+        assert!(
+            line.ends_with(&format!("runs/{}/plan.tfplan", run + 1)),
+            "{line}"
+        );
+    }
+}
