@@ -77,11 +77,12 @@ impl Outlet for ConsoleOutlet {
                     return;
                 }
                 last.insert(handle.local_id, message.text.clone());
+                let line = progress_line(message);
                 let mut out = std::io::stdout().lock();
                 if self.terminal {
-                    let _ = write!(out, "\r\x1b[2K{}", message.text.replace('\n', " "));
+                    let _ = write!(out, "\r\x1b[2K{line}");
                 } else {
-                    let _ = writeln!(out, "{}", message.text.replace('\n', " "));
+                    let _ = writeln!(out, "{line}");
                 }
                 let _ = out.flush();
             }
@@ -110,6 +111,19 @@ impl Outlet for ConsoleOutlet {
             tail.len(),
             tail.join("\n")
         ));
+    }
+}
+
+/// One line for a progress update: the message's text and the bar its blocks show.
+fn progress_line(message: &Message) -> String {
+    let text = message.plain_text().replace('\n', " ");
+    let rendered = to_console_text(message);
+    match rendered
+        .lines()
+        .find(|line| line.contains('▓') || line.contains('░'))
+    {
+        Some(bar) => format!("{text}  {}", bar.trim()),
+        None => text,
     }
 }
 
