@@ -153,3 +153,58 @@ fn an_apply_streams_progress_and_reports_terraforms_counts() {
         );
     }
 }
+
+#[test]
+fn a_run_whose_bot_was_killed_is_reported_interrupted_at_the_next_start() {
+    let bot = BotFixture::with_fake_terraform();
+    // Plan hangs (the fake waits for SIGINT); the timeout is long enough not to fire first.
+    let text = std::fs::read_to_string(bot.config_path())
+        .unwrap()
+        .replace("plan_timeout = \"3s\"", "plan_timeout = \"60s\"");
+    std::fs::write(bot.config_path(), text).unwrap();
+    let config = bot.config_path().display().to_string();
+    let mut child = bot
+        .command(&["--config", &config, "exec", "--", "up", "small"])
+        .env("FAKE_TF_MODE", "hang")
+        .env("FAKE_TF_CALLS", bot.dir.path().join("calls"))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    // Wait until Terraform's plan is running, then SIGKILL the bot: no chance to clean up.
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while !std::fs::read_to_string(bot.dir.path().join("calls"))
+        .unwrap_or_default()
+        .contains("plan")
+    {
+        assert!(Instant::now() < deadline, "the plan never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert_eq!(
+        bot.store()
+            .get_run(loadtest_bot::model::RunId(1))
+            .unwrap()
+            .unwrap()
+            .outcome,
+        loadtest_bot::model::RunOutcome::Running,
+        "the store still says running: nobody was left to record the end"
+    );
+    // The next start of the bot, for anything, reports it.
+    let (code, text, _) = exec_with_mode(&bot, "ok", &["history"]);
+    assert_eq!(code, 0, "{text}");
+    assert!(text.contains("[local] up small: interrupted"), "{text}");
+    let run = bot
+        .store()
+        .get_run(loadtest_bot::model::RunId(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.outcome, loadtest_bot::model::RunOutcome::Interrupted);
+    assert_eq!(
+        run.interrupted_from,
+        Some(loadtest_bot::model::RunOutcome::Running)
+    );
+    // Reported once: a later start does not repeat it.
+    let (_, text, _) = exec_with_mode(&bot, "ok", &["status"]);
+    assert!(!text.contains("[local] up small: interrupted"), "{text}");
+}
