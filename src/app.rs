@@ -277,43 +277,6 @@ impl App {
         }
     }
 
-    /// Picks the environment: `env=` if given, else the one the channel is bound to, else
-    /// the default environment.
-    fn resolve_env(
-        &self,
-        explicit: Option<&EnvName>,
-        channel: &ChannelId,
-    ) -> Result<EnvName, String> {
-        if let Some(env) = explicit {
-            return Ok(env.clone());
-        }
-        let bound = self.config.envs_bound_to(channel);
-        match bound.len() {
-            1 => return Ok(bound[0].clone()),
-            n if n > 1 => {
-                let names: Vec<String> = bound.iter().map(|e| format!("`env={e}`")).collect();
-                return Err(format!(
-                    "this channel has {n} environments; add one of {}",
-                    names.join(", ")
-                ));
-            }
-            _ => {}
-        }
-        if let Some(env) = self.config.default_env() {
-            return Ok(env.clone());
-        }
-        let names: Vec<String> = self
-            .config
-            .env_names()
-            .iter()
-            .map(|e| format!("`env={e}`"))
-            .collect();
-        Err(format!(
-            "which environment? add one of {}",
-            names.join(", ")
-        ))
-    }
-
     /// The whole pipeline for one request: parse → environment → policy → verb.
     pub async fn handle(self: &Arc<Self>, request: Request) -> Reply {
         let parsed = match command::parse(&request.text, &self.parse_context()) {
@@ -326,7 +289,7 @@ impl App {
             let text = command::help_text(topic.as_deref());
             return self.answer(self.message(self.renderer.help(&HelpView { text })));
         }
-        let env = match self.resolve_env(env.as_ref(), &request.channel) {
+        let env = match self.config.resolve_env(env.as_ref(), &request.channel) {
             Ok(env) => env,
             Err(why) => return self.rejected(&request, None, &why, "bad input"),
         };

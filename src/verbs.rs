@@ -6,7 +6,7 @@ use crate::command::Verb;
 use crate::model::{EnvName, RunId, RunOutcome, SizeName};
 use crate::queue::CancelOutcome;
 use crate::run::{self, RunKind, RunSpec};
-use crate::store::ApprovalError;
+use crate::store::{ApprovalError, RunRecord};
 use std::sync::Arc;
 
 pub(crate) async fn dispatch(
@@ -224,17 +224,28 @@ fn start_run(
     }
 }
 
+/// The run a typed `approve`/`reject` names, if it belongs to this environment.
+fn run_in_env(
+    app: &App,
+    request: &Request,
+    env: &EnvName,
+    run_id: RunId,
+) -> Result<RunRecord, Reply> {
+    match app.store.get_run(run_id) {
+        Ok(Some(record)) if &record.env == env => Ok(record),
+        Ok(_) => Err(app.reject_with(
+            request,
+            env,
+            &format!("there is no run #{run_id} in `{env}`"),
+        )),
+        Err(error) => Err(failure(app, &format!("cannot read run #{run_id}: {error}"))),
+    }
+}
+
 async fn approve(app: &Arc<App>, request: &Request, env: &EnvName, run_id: RunId) -> Reply {
-    let record = match app.store.get_run(run_id) {
-        Ok(Some(record)) if &record.env == env => record,
-        Ok(_) => {
-            return app.reject_with(
-                request,
-                env,
-                &format!("there is no run #{run_id} in `{env}`"),
-            )
-        }
-        Err(error) => return failure(app, &format!("cannot read run #{run_id}: {error}")),
+    let record = match run_in_env(app, request, env, run_id) {
+        Ok(record) => record,
+        Err(reply) => return reply,
     };
     if let Err(why) = crate::policy::may_approve(&app.config, &request.actor, &record.actor) {
         return app.reject_with(request, env, &why);
@@ -258,16 +269,9 @@ async fn approve(app: &Arc<App>, request: &Request, env: &EnvName, run_id: RunId
 }
 
 fn reject(app: &Arc<App>, request: &Request, env: &EnvName, run_id: RunId) -> Reply {
-    let record = match app.store.get_run(run_id) {
-        Ok(Some(record)) if &record.env == env => record,
-        Ok(_) => {
-            return app.reject_with(
-                request,
-                env,
-                &format!("there is no run #{run_id} in `{env}`"),
-            )
-        }
-        Err(error) => return failure(app, &format!("cannot read run #{run_id}: {error}")),
+    let record = match run_in_env(app, request, env, run_id) {
+        Ok(record) => record,
+        Err(reply) => return reply,
     };
     // The requester may always withdraw their own run; others need approver rights.
     if record.actor != request.actor.id {
