@@ -304,20 +304,17 @@ pub struct ScheduleConfig {
 }
 
 impl ScheduleConfig {
-    /// The next `count` fire times strictly after `after`, in the schedule's time zone
-    /// (DST handled by chrono-tz), leaving out `skip_dates` (dates in that zone).
+    /// The next `count` fire times strictly after `after`: DST-correct (a time in a gap fires
+    /// once at the first valid instant, an ambiguous one once at the earlier), `skip_dates`
+    /// left out. See [`crate::schedule::calendar`].
     pub fn next_fires(
         &self,
         after: chrono::DateTime<chrono::Utc>,
         count: usize,
     ) -> Vec<chrono::DateTime<chrono::Utc>> {
-        // Bounded so a schedule whose every fire is skipped cannot spin forever.
-        self.cron
-            .after(&after.with_timezone(&self.timezone))
-            .take(10_000)
-            .filter(|time| !self.skip_dates.contains(&time.date_naive()))
-            .take(count)
-            .map(|time| time.with_timezone(&chrono::Utc))
+        crate::schedule::calendar::next_fires(self, after, count)
+            .into_iter()
+            .map(|occurrence| occurrence.at)
             .collect()
     }
 }

@@ -24,6 +24,7 @@ pub mod policy;
 pub mod queue;
 pub mod render;
 pub mod run;
+pub mod schedule;
 pub mod sizes;
 pub mod status;
 pub mod store;

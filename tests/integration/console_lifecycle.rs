@@ -106,6 +106,7 @@ const APPLY_LIMIT: Duration = Duration::from_secs(600);
 
 #[test]
 fn shell_session_queue_cancel_history_and_a_concurrent_exec_against_moto() {
+    let tree_before = crate::support::terraform_tree_snapshot();
     let moto = MotoServer::start();
     let bot = BotFixture::with_terraform(&moto.endpoint(), "", "");
     // A test-only variable set that the emulator refuses at apply time: one more slave of an
@@ -242,14 +243,9 @@ monitoring = "basic"
     assert!(history.contains("failed"), "{history}");
 
     // Nothing was written into the source tree.
-    let stray = std::process::Command::new("git")
-        .args(["status", "--porcelain", "--ignored", "terraform"])
-        .current_dir(crate::support::bot::repo_root())
-        .output()
-        .unwrap();
     assert_eq!(
-        String::from_utf8_lossy(&stray.stdout),
-        "",
-        "files under terraform/"
+        crate::support::terraform_tree_snapshot(),
+        tree_before,
+        "files appeared under terraform/"
     );
 }

@@ -506,6 +506,8 @@ fn rendered_user_data_scripts_pass_bash_n() {
     // Every role at once: master, slaves, full monitoring.
     let mut variables = set_variables(&sizes(), "large").clone();
     variables.insert("jmeter_slave_count".into(), toml::Value::Integer(2));
+    // The addresses the boot scripts wire together, pinned as on AWS (only planned here).
+    variables.insert("pin_private_ips".into(), toml::Value::Boolean(true));
     let tfvars = state.join("all-roles.tfvars.json");
     write_tfvars(&tfvars, &variables, "udtest", &moto.endpoint());
     let plan = state.join("all-roles.tfplan");

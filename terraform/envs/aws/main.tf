@@ -58,6 +58,8 @@ data "aws_ami" "amazon_linux_2" {
 
 locals {
   ami_id = var.ami_id != "" ? var.ami_id : data.aws_ami.amazon_linux_2[0].id
+  # Hosts keep fixed private addresses on AWS (the boot scripts wire them together).
+  pin_private_ips = var.pin_private_ips == null ? true : var.pin_private_ips
 }
 
 module "network" {
@@ -85,6 +87,7 @@ module "jmeter" {
   subnet_ids           = module.network.pool_subnet_ids
   master_subnet_id     = module.network.hosts_subnet_id
   master_private_ip    = module.network.host_ips["jmeter-master"]
+  pin_private_ip       = local.pin_private_ips
   security_group_ids   = [module.network.jmeter_security_group_id]
   key_name             = var.key_name
   tags                 = local.tags
@@ -107,6 +110,7 @@ module "monitoring" {
     elasticsearch = module.network.host_ips.elasticsearch
     kibana        = module.network.host_ips.kibana
   }
+  pin_private_ips           = local.pin_private_ips
   security_group_ids        = [module.network.monitoring_security_group_id]
   lb_security_group_ids     = [module.network.dashboard_lb_security_group_id]
   dashboard_certificate_arn = var.dashboard_certificate_arn

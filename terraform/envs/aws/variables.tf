@@ -121,6 +121,12 @@ variable "monitoring_instance_types" {
   }
 }
 
+variable "pin_private_ips" {
+  description = "Give the master and monitoring hosts their fixed private addresses; null = yes on AWS, no against an emulator (moto never frees a terminated instance's address)."
+  type        = bool
+  default     = null
+}
+
 variable "extra_tags" {
   description = "More tags on every resource (cost centre, owner...)."
   type        = map(string)

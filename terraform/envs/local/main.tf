@@ -22,8 +22,11 @@ terraform {
 
 locals {
   emulated = var.aws_endpoint != ""
-  endpoint = local.emulated ? var.aws_endpoint : null
-  name     = "lt-${var.environment_name}"
+  # moto never releases a terminated instance's private IP, so re-creating a host on its fixed
+  # address fails ("IP already in use"): against moto, hosts get whatever address it assigns.
+  pin_private_ips = var.pin_private_ips == null ? !local.emulated : var.pin_private_ips
+  endpoint        = local.emulated ? var.aws_endpoint : null
+  name            = "lt-${var.environment_name}"
 
   # Tags of every resource, set explicitly by the modules rather than by provider default_tags:
   # the modules carry their own tagging (and on moto a tagged launch template is a perpetual
@@ -104,6 +107,7 @@ module "jmeter" {
   subnet_ids           = module.network.pool_subnet_ids
   master_subnet_id     = module.network.hosts_subnet_id
   master_private_ip    = module.network.host_ips["jmeter-master"]
+  pin_private_ip       = local.pin_private_ips
   security_group_ids   = [module.network.jmeter_security_group_id]
   key_name             = var.key_name
   tags                 = local.tags
@@ -133,6 +137,7 @@ module "monitoring" {
     elasticsearch = module.network.host_ips.elasticsearch
     kibana        = module.network.host_ips.kibana
   }
+  pin_private_ips           = local.pin_private_ips
   security_group_ids        = [module.network.monitoring_security_group_id]
   lb_security_group_ids     = [module.network.dashboard_lb_security_group_id]
   dashboard_certificate_arn = var.dashboard_certificate_arn

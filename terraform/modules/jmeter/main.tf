@@ -109,7 +109,7 @@ resource "aws_instance" "master" {
   ami                    = var.ami_id
   instance_type          = var.master_instance_type
   subnet_id              = var.master_subnet_id
-  private_ip             = var.master_private_ip
+  private_ip             = var.pin_private_ip ? var.master_private_ip : null
   vpc_security_group_ids = var.attach_security_groups ? var.security_group_ids : null
   iam_instance_profile   = aws_iam_instance_profile.jmeter.name
   key_name               = var.key_name

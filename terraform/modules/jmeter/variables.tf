@@ -58,6 +58,12 @@ variable "master_private_ip" {
   type        = string
 }
 
+variable "pin_private_ip" {
+  description = "Give the master master_private_ip (false only against moto, which never frees a terminated instance's address)."
+  type        = bool
+  default     = true
+}
+
 variable "security_group_ids" {
   description = "Security groups of the JMeter hosts."
   type        = list(string)

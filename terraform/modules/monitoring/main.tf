@@ -125,7 +125,7 @@ resource "aws_instance" "this" {
   ami                    = var.ami_id
   instance_type          = var.instance_types[each.key]
   subnet_id              = var.hosts_subnet_id
-  private_ip             = local.ip[each.key]
+  private_ip             = var.pin_private_ips ? local.ip[each.key] : null
   vpc_security_group_ids = var.attach_security_groups ? var.security_group_ids : null
   iam_instance_profile   = aws_iam_instance_profile.monitoring.name
   key_name               = var.key_name

@@ -53,6 +53,12 @@ variable "private_ips" {
   })
 }
 
+variable "pin_private_ips" {
+  description = "Give each host its private_ips address (false only against moto, which never frees a terminated instance's address)."
+  type        = bool
+  default     = true
+}
+
 variable "security_group_ids" {
   description = "Security groups of the monitoring hosts."
   type        = list(string)
