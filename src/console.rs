@@ -139,6 +139,9 @@ async fn start_app(config_path: &Path) -> anyhow::Result<Arc<App>> {
 pub async fn run_shell(config_path: &Path, as_user: Option<String>) -> anyhow::Result<ExitClass> {
     let app = start_app(config_path).await?;
     let actor = app::console_actor(as_user);
+    // Schedules, lease ends and warnings run while the console is open.
+    let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
+    let scheduler = tokio::spawn(crate::ticker::run(Arc::clone(&app), scheduler_stopped));
     let terminal = std::io::stdin().is_terminal();
     if terminal {
         println!(
@@ -173,6 +176,8 @@ pub async fn run_shell(config_path: &Path, as_user: Option<String>) -> anyhow::R
             .await;
         println!("{}", to_console_text(&reply.message).trim_end());
     }
+    let _ = stop_scheduler.send(true);
+    let _ = scheduler.await;
     wait_for_jobs(&app).await;
     Ok(ExitClass::Success)
 }

@@ -29,4 +29,5 @@ pub mod sizes;
 pub mod status;
 pub mod store;
 pub mod terraform;
+pub mod ticker;
 pub mod verbs;

@@ -46,6 +46,30 @@ impl Store {
     }
 }
 
+impl Store {
+    /// When a scheduler last planned (any process): a restarted bot catches up from here.
+    pub fn scheduler_last_tick(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        self.read(|tx| {
+            tx.query_row(
+                "SELECT MAX(value) AS value FROM scheduler_state WHERE key = 'last_tick'",
+                [],
+                |row| optional_time_column(row, "value"),
+            )
+        })
+    }
+
+    pub fn set_scheduler_last_tick(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT INTO scheduler_state (key, value) VALUES ('last_tick', ?1) \
+                 ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
+                params![millis(at)],
+            )?;
+            Ok(())
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

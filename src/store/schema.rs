@@ -95,4 +95,11 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         updated_at INTEGER NOT NULL
     );
     "#,
+    // 2: when the scheduler last looked, so a restart knows what it missed (catch-up).
+    r#"
+    CREATE TABLE scheduler_state (
+        key   TEXT    PRIMARY KEY,
+        value INTEGER NOT NULL
+    );
+    "#,
 ];

@@ -5,5 +5,6 @@ mod approval;
 mod cli_bad_input;
 mod console_lifecycle;
 mod faults;
+mod scheduler;
 mod support;
 mod terraform_stack;

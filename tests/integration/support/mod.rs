@@ -7,6 +7,7 @@
 
 pub mod bot;
 pub mod moto;
+pub mod shell;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

@@ -1,0 +1,282 @@
+//! The periodic loop of long-running front ends (`shell`, later `serve`): asks the pure
+//! planner ([`crate::schedule::planner`]) what is due and feeds it down the same pipeline as
+//! a chat command, as the actor `scheduler`. It decides nothing itself and never runs
+//! Terraform directly; everything it does is recorded in the store first, so a restart (or a
+//! second process) never fires the same occurrence twice.
+
+use crate::app::{App, Request};
+use crate::model::{ChannelId, EnvName, RunOutcome};
+use crate::policy::Actor;
+use crate::schedule::planner;
+use crate::schedule::{
+    EnvSnapshot, LeaseSnapshot, PlannedAction, PlannerMemory, PlannerSettings, Tick, WarnSubject,
+    WarningKey,
+};
+use crate::store::AuditEntry;
+use chrono::{DateTime, NaiveDateTime, Utc};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often the loop looks: due actions start at most this late.
+pub const TICK: Duration = Duration::from_millis(250);
+
+/// Names under which warnings and lease ends are recorded in `schedule_fires`, next to the
+/// schedules' own occurrences.
+const LEASE_END: &str = "lease-end";
+const LEASE_WARNING: &str = "warn:lease";
+
+fn warning_name(schedule: &str) -> String {
+    format!("warn:{schedule}")
+}
+
+/// What the store remembers, seen through the planner's eyes.
+struct StoreMemory<'a> {
+    app: &'a App,
+}
+
+impl PlannerMemory for StoreMemory<'_> {
+    fn already_fired(&self, schedule: &str, env: &EnvName, nominal: NaiveDateTime) -> bool {
+        // Only the latest occurrence is ever planned, so "fired at or after it" suffices.
+        matches!(self.app.store.last_fire(schedule, env), Ok(Some(last)) if last >= nominal.and_utc())
+    }
+
+    fn already_warned(&self, key: &WarningKey) -> bool {
+        let (name, env, at) = warning_record(key);
+        matches!(self.app.store.last_fire(&name, &env), Ok(Some(last)) if last >= at)
+    }
+}
+
+fn warning_record(key: &WarningKey) -> (String, EnvName, DateTime<Utc>) {
+    match key {
+        WarningKey::Schedule {
+            schedule,
+            env,
+            nominal,
+        } => (warning_name(schedule), env.clone(), nominal.and_utc()),
+        WarningKey::Lease { env, expires_at } => {
+            (LEASE_WARNING.to_string(), env.clone(), *expires_at)
+        }
+    }
+}
+
+/// The channel an environment's scheduled messages go to: its first bound channel, else the
+/// console.
+fn channel_of(app: &App, env: &EnvName) -> ChannelId {
+    app.config
+        .env(env)
+        .and_then(|e| e.channels.first().cloned())
+        .unwrap_or_else(|| ChannelId::new(crate::console::CONSOLE_CHANNEL))
+}
+
+fn snapshot(app: &App, env: &EnvName, now: DateTime<Utc>) -> EnvSnapshot {
+    let lane = app.queue.snapshot(env);
+    let other_process_busy = app
+        .store
+        .active_runs(Some(env))
+        .map(|runs| {
+            runs.iter()
+                .any(|r| matches!(r.outcome, RunOutcome::Queued | RunOutcome::Running))
+        })
+        .unwrap_or(false);
+    EnvSnapshot {
+        env: env.clone(),
+        current_size: app.store.get_env_size(env).ok().flatten().map(|s| s.size),
+        lease: app
+            .store
+            .get_lease(env)
+            .ok()
+            .flatten()
+            .map(|lease| LeaseSnapshot {
+                expires_at: lease.expires_at,
+                size: lease.size,
+            }),
+        hold_until: app
+            .store
+            .get_hold(env, now)
+            .ok()
+            .flatten()
+            .map(|hold| hold.until),
+        busy: lane.running.is_some() || !lane.waiting.is_empty() || other_process_busy,
+    }
+}
+
+/// Runs until `shutdown` turns true.
+pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+    let mut ticker = tokio::time::interval(TICK);
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = ticker.tick() => {}
+            _ = shutdown.changed() => return,
+        }
+        if *shutdown.borrow() {
+            return;
+        }
+        if let Err(error) = tick(&app, Utc::now()).await {
+            tracing::error!(error = %format!("{error:#}"), "scheduler tick failed");
+        }
+    }
+}
+
+/// One look: plan from the last tick (or, at the first start ever, from now) to `now`, then
+/// carry the actions out.
+pub async fn tick(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<PlannedAction>> {
+    let since = app.store.scheduler_last_tick()?.unwrap_or(now).min(now);
+    let environments: Vec<EnvSnapshot> = app
+        .config
+        .env_names()
+        .iter()
+        .map(|env| snapshot(app, env, now))
+        .collect();
+    let actions = planner::plan(
+        &Tick {
+            since,
+            now,
+            schedules: &app.config.schedules,
+            environments: &environments,
+            sizes: &app.sizes,
+            settings: PlannerSettings::default(),
+        },
+        &StoreMemory { app },
+    );
+    for action in &actions {
+        carry_out(app, action, now).await?;
+    }
+    app.store.set_scheduler_last_tick(now)?;
+    Ok(actions)
+}
+
+fn audit(app: &App, env: &EnvName, command: &str, decision: &str) {
+    let entry = AuditEntry {
+        at: Utc::now(),
+        actor: Actor::scheduler().id,
+        channel: channel_of(app, env),
+        env: Some(env.clone()),
+        command: command.to_string(),
+        decision: decision.to_string(),
+        run_id: None,
+    };
+    if let Err(error) = app.store.audit(&entry) {
+        tracing::error!(%error, "could not audit a scheduler decision");
+    }
+}
+
+async fn run_as_scheduler(app: &Arc<App>, env: &EnvName, command: &str) {
+    let reply = app
+        .handle(Request {
+            actor: Actor::scheduler(),
+            channel: channel_of(app, env),
+            text: format!("{command} env={env}"),
+        })
+        .await;
+    if reply.run.is_none() {
+        // Refused (policy, bad config): say so where people look, not only in the audit.
+        app.outlet.post(&channel_of(app, env), &reply.message);
+    }
+}
+
+async fn carry_out(
+    app: &Arc<App>,
+    action: &PlannedAction,
+    now: DateTime<Utc>,
+) -> anyhow::Result<()> {
+    match action {
+        PlannedAction::Fire {
+            schedule,
+            env,
+            occurrence,
+            action: what,
+            late_by,
+        } => {
+            // The claim comes first: another process may have fired this occurrence already.
+            if !app
+                .store
+                .record_fire(schedule, env, occurrence.nominal.and_utc(), now)?
+            {
+                return Ok(());
+            }
+            if matches!(
+                what,
+                crate::config::ScheduleAction::Down | crate::config::ScheduleAction::Off
+            ) {
+                app.store.clear_lease(env)?;
+            }
+            let late = late_by
+                .map(|l| format!(" (caught up {}s late)", l.num_seconds()))
+                .unwrap_or_default();
+            tracing::info!(%env, schedule, action = %what, "scheduled action{late}");
+            run_as_scheduler(app, env, &what.to_string()).await;
+        }
+        PlannedAction::SkipFire {
+            schedule,
+            env,
+            occurrence,
+            action: what,
+            reason,
+        } => {
+            // Recorded, nothing posted (SPEC §10: a no-op posts nothing).
+            if app
+                .store
+                .record_fire(schedule, env, occurrence.nominal.and_utc(), now)?
+            {
+                audit(
+                    app,
+                    env,
+                    &format!("{what} (schedule {schedule})"),
+                    &format!("skipped: {reason:?}"),
+                );
+            }
+        }
+        PlannedAction::Warn {
+            env,
+            subject,
+            due_at,
+            action: what,
+        } => {
+            let Some(key) = action.warning_key() else {
+                return Ok(());
+            };
+            let (name, record_env, at) = warning_record(&key);
+            if !app.store.record_fire(&name, &record_env, at, now)? {
+                return Ok(());
+            }
+            let when = crate::status::format_time(app, env, *due_at);
+            let why = match subject {
+                WarnSubject::Schedule { schedule, .. } => format!("the schedule `{schedule}`"),
+                WarnSubject::Lease { size } => format!("the end of the `{size}` lease"),
+            };
+            let keep = match subject {
+                WarnSubject::Schedule { .. } => "`hold 2h`",
+                WarnSubject::Lease { .. } => "`extend 2h`",
+            };
+            let text = format!(
+                "[{env}] `{what}` at {when} ({why}). [Keep 2h]: type {keep}. [Scale down now]: type `down`."
+            );
+            app.outlet.post(&channel_of(app, env), &app.notice(&text));
+            audit(
+                app,
+                env,
+                &format!("warn {what}"),
+                &format!("warned: {why} at {when}"),
+            );
+        }
+        PlannedAction::LeaseEnd {
+            env,
+            size,
+            expired_at,
+        } => {
+            if !app.store.record_fire(LEASE_END, env, *expired_at, now)? {
+                return Ok(());
+            }
+            // Cleared before the run, so a failing `down` is not retried every tick.
+            app.store.clear_lease(env)?;
+            audit(app, env, "down", &format!("lease of `{size}` ended"));
+            run_as_scheduler(app, env, "down").await;
+        }
+        PlannedAction::LeaseLapsed { env, reason, .. } => {
+            app.store.clear_lease(env)?;
+            audit(app, env, "lease", &format!("lapsed: {reason:?}"));
+        }
+    }
+    Ok(())
+}
