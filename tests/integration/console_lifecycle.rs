@@ -1,6 +1,6 @@
 //! The bot end to end in the local console, against real Terraform and a real moto:
 //! `shell` with `up small` → `status` while it runs → `up large` queued → `cancel` →
-//! `down` → `history`, an `exec` from a second process waiting for the shell's run instead
+//! lease end → `down` by the scheduler → `history`, an `exec` from a second process waiting for the shell's run instead
 //! of applying alongside it, and a failing apply that reports Terraform's diagnostic and
 //! leaves the environment usable. One environment lifecycle covers all of it, because moto
 //! needs seconds per instance.
@@ -134,9 +134,22 @@ monitoring = "basic"
         "Terraform's diagnostic is shown:\n{failure}"
     );
 
-    // down: the slaves go, the master and monitoring stay.
-    shell.send("down");
+    // The lease of `up small` (8h by default) runs out — moved to end in two seconds — and the
+    // scheduler brings the environment down: the slaves go, the master and monitoring stay.
+    let env = loadtest_bot::model::EnvName::new("local");
+    let mut lease = bot
+        .store()
+        .get_lease(&env)
+        .unwrap()
+        .expect("up small set a lease");
+    lease.expires_at = chrono::Utc::now() + chrono::Duration::seconds(2);
+    bot.store().set_lease(&lease).unwrap();
     shell.wait_for("[local] down: succeeded", APPLY_LIMIT);
+    shell.wait_for("requested by scheduler", Duration::from_secs(10));
+    assert!(
+        bot.store().get_lease(&env).unwrap().is_none(),
+        "the lease is gone"
+    );
     let inventory = moto.inventory("local");
     assert_eq!(inventory.running("jmeter-slave"), 0, "{inventory:?}");
     assert_eq!(inventory.running("jmeter-master"), 1, "{inventory:?}");

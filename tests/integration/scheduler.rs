@@ -137,3 +137,61 @@ fn a_lease_end_brings_the_environment_down() {
     assert_eq!(runs[0].verb, "down");
     assert_eq!(runs[0].actor.as_str(), "scheduler");
 }
+
+#[test]
+fn a_fire_missed_while_the_bot_was_stopped_runs_exactly_once_after_the_restart() {
+    let bot = BotFixture::with_fake_terraform();
+    // One occurrence, a few seconds from now (UTC), with catch-up after a restart.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(8);
+    bot.append_config(&format!(
+        r#"
+[[schedules]]
+name = "one-shot-down"
+cron = "{} {} {} {} {} *"
+timezone = "UTC"
+action = "down"
+environments = ["local"]
+catch_up = "1h"
+"#,
+        due.format("%S"),
+        due.format("%M"),
+        due.format("%H"),
+        due.format("%d"),
+        due.format("%m"),
+    ));
+    let calls_file = bot.dir.path().join("calls").display().to_string();
+    let env = [("FAKE_TF_CALLS", calls_file)];
+
+    // Up, then the bot stops before the fire.
+    let mut shell = Shell::start_with_env(&bot, &env);
+    shell.send("up small");
+    shell.wait_for("[local] up small: succeeded", Duration::from_secs(30));
+    let (code, _) = shell.close();
+    assert_eq!(code, 0);
+    while chrono::Utc::now() < due + chrono::Duration::seconds(2) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // Started after the fire time: it catches up, once.
+    let mut shell = Shell::start_with_env(&bot, &env);
+    shell.wait_for("[local] down: succeeded", Duration::from_secs(30));
+    shell.wait_for("requested by scheduler", Duration::from_secs(10));
+    std::thread::sleep(Duration::from_secs(2));
+    let (code, _) = shell.close();
+    assert_eq!(code, 0);
+    // And a second restart does not fire it again.
+    let shell = Shell::start_with_env(&bot, &env);
+    std::thread::sleep(Duration::from_secs(3));
+    let (code, transcript) = shell.close();
+    assert_eq!(code, 0);
+    assert!(!transcript.contains("[local] down:"), "{transcript}");
+    let applies = calls(&bot)
+        .iter()
+        .filter(|c| c.starts_with("apply"))
+        .count();
+    assert_eq!(
+        applies,
+        2,
+        "up + exactly one caught-up down: {:?}",
+        calls(&bot)
+    );
+}
