@@ -415,7 +415,7 @@ fn truncate_for_audit(text: &str) -> String {
 /// Sets up `tracing`: human-readable by default, JSON when `LOADTEST_LOG=json`.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOADTEST_LOG_LEVEL")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn,loadtest_bot=info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -143,22 +143,7 @@ fn a_fire_missed_while_the_bot_was_stopped_runs_exactly_once_after_the_restart()
     let bot = BotFixture::with_fake_terraform();
     // One occurrence, a few seconds from now (UTC), with catch-up after a restart.
     let due = chrono::Utc::now() + chrono::Duration::seconds(8);
-    bot.append_config(&format!(
-        r#"
-[[schedules]]
-name = "one-shot-down"
-cron = "{} {} {} {} {} *"
-timezone = "UTC"
-action = "down"
-environments = ["local"]
-catch_up = "1h"
-"#,
-        due.format("%S"),
-        due.format("%M"),
-        due.format("%H"),
-        due.format("%d"),
-        due.format("%m"),
-    ));
+    bot.append_config(&one_shot_schedule(due, "catch_up = \"1h\""));
     let calls_file = bot.dir.path().join("calls").display().to_string();
     let env = [("FAKE_TF_CALLS", calls_file)];
 
@@ -193,5 +178,73 @@ catch_up = "1h"
         2,
         "up + exactly one caught-up down: {:?}",
         calls(&bot)
+    );
+}
+
+fn one_shot_schedule(due: chrono::DateTime<chrono::Utc>, extra: &str) -> String {
+    format!(
+        r#"
+[[schedules]]
+name = "one-shot-down"
+cron = "{} {} {} {} {} *"
+timezone = "UTC"
+action = "down"
+environments = ["local"]
+{extra}
+"#,
+        due.format("%S"),
+        due.format("%M"),
+        due.format("%H"),
+        due.format("%d"),
+        due.format("%m"),
+    )
+}
+
+#[test]
+fn a_warning_comes_before_a_scheduled_scale_down_and_keep_skips_it() {
+    let bot = BotFixture::with_fake_terraform();
+    let due = chrono::Utc::now() + chrono::Duration::seconds(12);
+    bot.append_config(&one_shot_schedule(due, "warn_before = \"9s\""));
+    let calls_file = bot.dir.path().join("calls").display().to_string();
+    let mut shell = Shell::start_with_env(&bot, &[("FAKE_TF_CALLS", calls_file)]);
+    shell.send("up small");
+    shell.wait_for("[local] up small: succeeded", Duration::from_secs(30));
+    // The warning, with the typed equivalents of its buttons.
+    let warning = shell.wait_for("[Keep 2h]", Duration::from_secs(15));
+    assert!(warning.contains("`down`"), "{warning}");
+    assert!(warning.contains("one-shot-down"), "{warning}");
+    assert!(warning.contains("hold 2h"), "{warning}");
+    assert!(
+        chrono::Utc::now() < due,
+        "the warning came before the scale-down was due"
+    );
+    // Keep it: a hold, audited with who.
+    shell.send("hold 2h");
+    shell.wait_for("held until", Duration::from_secs(10));
+    while chrono::Utc::now() < due + chrono::Duration::seconds(3) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let (code, transcript) = shell.close();
+    assert_eq!(code, 0);
+    assert!(
+        !transcript.contains("[local] down:"),
+        "kept up:\n{transcript}"
+    );
+    let applies = calls(&bot)
+        .iter()
+        .filter(|c| c.starts_with("apply"))
+        .count();
+    assert_eq!(applies, 1, "{:?}", calls(&bot));
+    let store = bot.store();
+    let audit = store.recent_audit(100).unwrap();
+    assert!(
+        audit
+            .iter()
+            .any(|r| r.entry.actor.as_str() == "console" && r.entry.decision.contains("hold set")),
+        "the keep is audited with who"
+    );
+    assert!(
+        audit.iter().any(|r| r.entry.decision.contains("Held")),
+        "the skipped fire is audited"
     );
 }
