@@ -6,5 +6,6 @@ mod cli_bad_input;
 mod console_lifecycle;
 mod faults;
 mod scheduler;
+mod scheduler_clock;
 mod support;
 mod terraform_stack;
