@@ -760,11 +760,7 @@ pub fn finished_view_from_record(record: &RunRecord) -> FinishedView {
             args: record.args.clone(),
             actor: record.actor.clone(),
         },
-        counts: record.applied.map(|c| CountsView {
-            added: c.add.into(),
-            changed: c.change.into(),
-            destroyed: c.destroy.into(),
-        }),
+        counts: record.applied.map(CountsView::from),
         duration: None,
         outputs: KeyOutputs::default(),
         plan: None,

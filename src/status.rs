@@ -251,11 +251,7 @@ pub fn history_row(app: &App, env: &EnvName, run: &RunRecord) -> HistoryRow {
         command: format!("{} {}", run.verb, run.args).trim().to_string(),
         when: format_time(app, env, run.finished_at.unwrap_or(run.created_at)),
         outcome: run.outcome,
-        counts: run.applied.map(|c| CountsView {
-            added: c.add.into(),
-            changed: c.change.into(),
-            destroyed: c.destroy.into(),
-        }),
+        counts: run.applied.map(CountsView::from),
         duration,
     }
 }

@@ -285,6 +285,17 @@ mod from_terraform {
         }
     }
 
+    /// The counts a run recorded in the store.
+    impl From<crate::store::ChangeCounts> for ChangeCounts {
+        fn from(c: crate::store::ChangeCounts) -> Self {
+            ChangeCounts {
+                added: c.add.into(),
+                changed: c.change.into(),
+                destroyed: c.destroy.into(),
+            }
+        }
+    }
+
     impl From<ApplySummary> for ChangeCounts {
         fn from(s: ApplySummary) -> Self {
             ChangeCounts {

@@ -7,7 +7,7 @@
 //! is streamed to disk, never held in memory. Cancellation and timeouts send SIGINT first, so
 //! Terraform can release its state lock, and kill only after a grace period.
 
-use crate::terraform::events::{parse_line, Diagnostic, EventReader, TfEvent};
+use crate::terraform::events::{Diagnostic, EventReader, TfEvent};
 use crate::terraform::mask::Masker;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
@@ -307,18 +307,18 @@ impl TerraformRunner {
         // init with TF_WORKSPACE set to a missing workspace fails, so create it first.
         let mut init = self.command(ws, &arg_refs);
         init.env_remove("TF_WORKSPACE");
-        let result = self.run(init, log, cancel, timeout, false).await?;
+        let result = self.run(init, log, cancel, timeout).await?;
         if !result.succeeded() {
             return Ok(Some(result));
         }
         if ws.workspace != "default" {
             let mut select = self.command(ws, &["workspace", "select", &ws.workspace]);
             select.env_remove("TF_WORKSPACE");
-            let selected = self.run(select, log, cancel, timeout, false).await?;
+            let selected = self.run(select, log, cancel, timeout).await?;
             if !selected.succeeded() {
                 let mut create = self.command(ws, &["workspace", "new", &ws.workspace]);
                 create.env_remove("TF_WORKSPACE");
-                let created = self.run(create, log, cancel, timeout, false).await?;
+                let created = self.run(create, log, cancel, timeout).await?;
                 if !created.succeeded() {
                     return Ok(Some(created));
                 }
@@ -419,14 +419,8 @@ impl TerraformRunner {
     ) -> anyhow::Result<CommandResult> {
         let args = ["force-unlock", "-force", "-no-color", lock_id];
         log.line(&format!("$ terraform {}", args.join(" "))).await?;
-        self.run(
-            self.command(ws, &args),
-            log,
-            &CancelSignal::new(),
-            timeout,
-            false,
-        )
-        .await
+        self.run(self.command(ws, &args), log, &CancelSignal::new(), timeout)
+            .await
     }
 
     async fn run_capturing(
@@ -468,7 +462,6 @@ impl TerraformRunner {
         log: &mut RunLog,
         cancel: &CancelSignal,
         timeout: Duration,
-        _json: bool,
     ) -> anyhow::Result<CommandResult> {
         let mut ignore = |_: &TfEvent| {};
         self.run_streaming(command, log, cancel, timeout, &mut ignore)
@@ -636,9 +629,4 @@ pub fn uses_local_backend(root_dir: &Path) -> bool {
                 .map(|text| pattern.is_match(&text))
                 .unwrap_or(false)
         })
-}
-
-/// Parses a standalone line (exposed for benches and tests of the reader path).
-pub fn parse_event_line(line: &str) -> TfEvent {
-    parse_line(line)
 }
