@@ -142,7 +142,8 @@ fn a_lease_end_brings_the_environment_down() {
 fn a_fire_missed_while_the_bot_was_stopped_runs_exactly_once_after_the_restart() {
     let bot = BotFixture::with_fake_terraform();
     // One occurrence, a few seconds from now (UTC), with catch-up after a restart.
-    let due = chrono::Utc::now() + chrono::Duration::seconds(8);
+    // Far enough ahead that the first shell is surely closed by then, even on a busy machine.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(20);
     bot.append_config(&one_shot_schedule(due, "catch_up = \"1h\""));
     let calls_file = bot.dir.path().join("calls").display().to_string();
     let env = [("FAKE_TF_CALLS", calls_file)];
@@ -203,14 +204,15 @@ environments = ["local"]
 #[test]
 fn a_warning_comes_before_a_scheduled_scale_down_and_keep_skips_it() {
     let bot = BotFixture::with_fake_terraform();
-    let due = chrono::Utc::now() + chrono::Duration::seconds(12);
-    bot.append_config(&one_shot_schedule(due, "warn_before = \"9s\""));
+    // The warning is due 10 s in: after the `up` below has surely finished.
+    let due = chrono::Utc::now() + chrono::Duration::seconds(25);
+    bot.append_config(&one_shot_schedule(due, "warn_before = \"15s\""));
     let calls_file = bot.dir.path().join("calls").display().to_string();
     let mut shell = Shell::start_with_env(&bot, &[("FAKE_TF_CALLS", calls_file)]);
     shell.send("up small");
     shell.wait_for("[local] up small: succeeded", Duration::from_secs(30));
     // The warning, with the typed equivalents of its buttons.
-    let warning = shell.wait_for("[Keep 2h]", Duration::from_secs(15));
+    let warning = shell.wait_for("[Keep 2h]", Duration::from_secs(30));
     assert!(warning.contains("`down`"), "{warning}");
     assert!(warning.contains("one-shot-down"), "{warning}");
     assert!(warning.contains("hold 2h"), "{warning}");
