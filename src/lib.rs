@@ -13,6 +13,8 @@
 //! - [`terraform`]: the only module that spawns processes and knows Terraform's JSON.
 //! - [`render`]: outcomes → Slack Block Kit messages through handlebars templates.
 //! - [`store`]: the only module with SQL.
+//! - [`slack`]: Slack's wire format (so far: request signatures).
+//! - [`schedule`], [`ticker`]: what is due (pure) and the loop that feeds it to the pipeline.
 
 pub mod app;
 pub mod command;
@@ -26,6 +28,7 @@ pub mod render;
 pub mod run;
 pub mod schedule;
 pub mod sizes;
+pub mod slack;
 pub mod status;
 pub mod store;
 pub mod terraform;
