@@ -687,16 +687,12 @@ fn end_with_result(
     let ending = Ending {
         counts,
         diagnostics,
-        error: Some(format!("{note}: {}", first_line(&error_text))),
+        error: Some(format!("{note}: {}", result.error_headline())),
         note: Some(note),
         ..Ending::default()
     };
     finish(app, spec, outcome, ending, started);
     outcome
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or_default()
 }
 
 /// Records the outcome in the store, then updates the run's message with the final view.

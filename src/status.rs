@@ -146,7 +146,7 @@ pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
                 Ok(result) => {
                     view.master = Some(format!(
                         "unknown (state unreadable: {})",
-                        first_line(&result.error_text())
+                        result.error_headline()
                     ))
                 }
                 Err(error) => view.master = Some(format!("unknown (state unreadable: {error})")),
@@ -229,10 +229,6 @@ pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
         view.last_run = Some(history_row(app, env, &last));
     }
     view
-}
-
-fn first_line(text: &str) -> &str {
-    text.lines().next().unwrap_or_default()
 }
 
 pub fn history_row(app: &App, env: &EnvName, run: &RunRecord) -> HistoryRow {

@@ -20,6 +20,11 @@ use std::time::Duration;
 /// How often the loop looks: due actions start at most this late.
 pub const TICK: Duration = Duration::from_millis(250);
 
+/// How often the last look is written to the store. Writing it every tick would be four
+/// fsyncs a second forever; an older stored value only widens the window the planner
+/// re-examines after a restart, and everything in it is already claimed in the store.
+const LAST_TICK_SAVE_EVERY: chrono::TimeDelta = chrono::TimeDelta::seconds(30);
+
 /// Names under which warnings and lease ends are recorded in `schedule_fires`, next to the
 /// schedules' own occurrences.
 const LEASE_END: &str = "lease-end";
@@ -118,10 +123,11 @@ pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>
     }
 }
 
-/// One look: plan from the last tick (or, at the first start ever, from now) to `now`, then
-/// carry the actions out.
+/// One look: plan from the last saved look (or, at the first start ever, from now) to `now`,
+/// then carry the actions out.
 pub async fn tick(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<PlannedAction>> {
-    let since = app.store.scheduler_last_tick()?.unwrap_or(now).min(now);
+    let stored = app.store.scheduler_last_tick()?;
+    let since = stored.unwrap_or(now).min(now);
     let environments: Vec<EnvSnapshot> = app
         .config
         .env_names()
@@ -142,7 +148,9 @@ pub async fn tick(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<Plan
     for action in &actions {
         carry_out(app, action, now).await?;
     }
-    app.store.set_scheduler_last_tick(now)?;
+    if stored.is_none_or(|last| now - last >= LAST_TICK_SAVE_EVERY) {
+        app.store.set_scheduler_last_tick(now)?;
+    }
     Ok(actions)
 }
 

@@ -85,6 +85,15 @@ impl CommandResult {
         matches!(self.exit, Exit::Code(0))
     }
 
+    /// The first line of [`error_text`](Self::error_text), for one-line records.
+    pub fn error_headline(&self) -> String {
+        self.error_text()
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .to_string()
+    }
+
     /// One paragraph for a failure report: the diagnostics, else the stderr tail.
     pub fn error_text(&self) -> String {
         let errors: Vec<String> = self
