@@ -224,6 +224,7 @@ fn bench_big_plan() {
                 verb: "plan".into(),
                 args: "large".into(),
                 actor: SlackUserId::new("U0OPS1"),
+                approved_by: None,
             },
             counts: None,
             duration: Some("3s".into()),

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use tokio::sync::watch;
 
-pub use crate::console::{run_check, run_exec, run_shell, serve_not_available};
+pub use crate::console::{run_check, run_exec, run_shell};
 
 /// How a one-shot command ended, for `exec`'s exit code (SPEC §11).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -293,9 +293,3 @@ pub async fn run_check(config_path: &Path) -> anyhow::Result<ExitClass> {
     }
     Ok(ExitClass::Success)
 }
-
-/// `serve` belongs to the Slack front end, which is not built yet.
-pub fn serve_not_available() -> ExitClass {
-    eprintln!("loadtest-bot serve: the Slack front end is not built yet; use `shell` or `exec`");
-    ExitClass::Rejected
-}

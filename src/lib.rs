@@ -13,13 +13,15 @@
 //! - [`terraform`]: the only module that spawns processes and knows Terraform's JSON.
 //! - [`render`]: outcomes → Slack Block Kit messages through handlebars templates.
 //! - [`store`]: the only module with SQL.
-//! - [`slack`]: Slack's wire format (so far: request signatures).
+//! - [`slack`]: `serve`: Socket Mode and HTTP mode, the Web API client, the Slack outlet.
+//! - [`metrics`]: counters and histograms for `/metrics`.
 //! - [`schedule`], [`ticker`]: what is due (pure) and the loop that feeds it to the pipeline.
 
 pub mod app;
 pub mod command;
 pub mod config;
 pub mod console;
+pub mod metrics;
 pub mod model;
 pub mod outlet;
 pub mod policy;

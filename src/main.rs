@@ -63,7 +63,7 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            CliCommand::Serve => Ok(app::serve_not_available()),
+            CliCommand::Serve => loadtest_bot::slack::serve::run_serve(&config_path).await,
             CliCommand::Shell { as_user } => app::run_shell(&config_path, as_user).await,
             CliCommand::Exec {
                 as_user,

@@ -47,6 +47,8 @@ pub struct RunSpec {
     pub needs_approval: bool,
     /// For `up`: how long until the bot scales the environment back down.
     pub lease: Option<Duration>,
+    /// Set on the apply of an approved plan.
+    pub approved_by: Option<SlackUserId>,
 }
 
 impl RunSpec {
@@ -57,6 +59,7 @@ impl RunSpec {
             verb: self.verb.clone(),
             args: self.args.clone(),
             actor: self.requester.clone(),
+            approved_by: self.approved_by.clone(),
         }
     }
 }
@@ -150,6 +153,7 @@ pub fn submit_approved(app: &Arc<App>, record: RunRecord, approver: &SlackUserId
         kind: RunKind::Apply,
         needs_approval: false,
         lease: lease_from_args(app, &record),
+        approved_by: Some(approver.clone()),
     };
     let env = spec.env.clone();
     let run_id = spec.run_id;
@@ -755,6 +759,7 @@ pub fn finished_view_from_record(record: &RunRecord) -> FinishedView {
             verb: record.verb.clone(),
             args: record.args.clone(),
             actor: record.actor.clone(),
+            approved_by: None,
         },
         counts: record.applied.map(CountsView::from),
         duration: None,
@@ -798,6 +803,22 @@ pub fn report_rejected(app: &App, record: &RunRecord, by: &SlackUserId) {
     view.stopped_by = Some(by.clone());
     let message = app.message(app.renderer.finished(RunOutcome::Rejected, &view));
     show(app, record.id, &record.channel, &message, UpdateKind::Final);
+}
+
+/// The message of a run whose approval ran out before anyone decided: the buttons go, the
+/// run ends cancelled, nothing was applied.
+pub fn report_expired(app: &App, run: RunId) {
+    let Ok(Some(record)) = app.store.get_run(run) else {
+        return;
+    };
+    let mut view = finished_view_from_record(&record);
+    view.note = Some(
+        "the approval expired before anyone decided; nothing was applied. Run the command again for a fresh plan"
+            .into(),
+    );
+    let message = app.message(app.renderer.finished(RunOutcome::Cancelled, &view));
+    show(app, run, &record.channel, &message, UpdateKind::Final);
+    app.notify_run_ended(run, RunOutcome::Cancelled);
 }
 
 /// `unlock <lock-id>`: terraform force-unlock, admin only (policy checked before).

@@ -148,6 +148,10 @@ pub async fn tick(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<Plan
     for action in &actions {
         carry_out(app, action, now).await?;
     }
+    // Approvals nobody decided in time end here, so their buttons do not linger.
+    for run in app.store.expire_approvals(now)? {
+        crate::run::report_expired(app, run);
+    }
     if stored.is_none_or(|last| now - last >= LAST_TICK_SAVE_EVERY) {
         app.store.set_scheduler_last_tick(now)?;
     }
@@ -253,14 +257,15 @@ async fn carry_out(
                 WarnSubject::Schedule { schedule, .. } => format!("the schedule `{schedule}`"),
                 WarnSubject::Lease { size } => format!("the end of the `{size}` lease"),
             };
-            let keep = match subject {
-                WarnSubject::Schedule { .. } => "`hold 2h`",
-                WarnSubject::Lease { .. } => "`extend 2h`",
+            let view = crate::render::views::WarningView {
+                env: env.clone(),
+                action: what.to_string(),
+                when: when.clone(),
+                why: why.clone(),
+                keep_extends_lease: matches!(subject, WarnSubject::Lease { .. }),
             };
-            let text = format!(
-                "[{env}] `{what}` at {when} ({why}). [Keep 2h]: type {keep}. [Scale down now]: type `down`."
-            );
-            app.outlet.post(&channel_of(app, env), &app.notice(&text));
+            let message = app.message(app.renderer.warning(&view));
+            app.outlet.post(&channel_of(app, env), &message);
             audit(
                 app,
                 env,

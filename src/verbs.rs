@@ -214,6 +214,7 @@ fn start_run(
         kind,
         needs_approval,
         lease,
+        approved_by: None,
     };
     let ack = run::submit(app, spec);
     Reply {

@@ -116,10 +116,8 @@ pub fn to_console_text(msg: &Message) -> String {
                     }
                     let action = element.get("action_id").and_then(Value::as_str);
                     let value = element.get("value").and_then(Value::as_str);
-                    match (action, value) {
-                        (Some(a), Some(v)) => typed.push(format!("{a} {v}")),
-                        (Some(a), None) => typed.push(a.to_string()),
-                        _ => {}
+                    if let Some(command) = typed_equivalent(action, value) {
+                        typed.push(command);
                     }
                 }
                 let mut line = buttons.join(" ");
@@ -135,6 +133,19 @@ pub fn to_console_text(msg: &Message) -> String {
     let mut out = lines.join("\n");
     out.push('\n');
     out
+}
+
+/// What to type in the console for one of the bot's buttons (the Slack front end maps the
+/// same action ids, see `slack::front`).
+fn typed_equivalent(action: Option<&str>, value: Option<&str>) -> Option<String> {
+    let value = value.unwrap_or_default();
+    Some(match action? {
+        "keep_hold" => format!("hold 2h env={value}"),
+        "keep_extend" => format!("extend 2h env={value}"),
+        "scale_down" => format!("down env={value}"),
+        other if value.is_empty() => other.to_string(),
+        other => format!("{other} {value}"),
+    })
 }
 
 #[cfg(test)]

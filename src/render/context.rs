@@ -23,6 +23,7 @@ pub(super) fn run(r: &RunRef) -> Value {
         "verb": r.verb,
         "args": r.args,
         "actor": r.actor,
+        "approved_by": r.approved_by,
         "title": r.title(),
     })
 }
@@ -346,6 +347,13 @@ pub(super) fn sizes(v: &SizesView) -> Value {
 
 pub(super) fn help(v: &HelpView) -> Value {
     json!({"chunks": line_chunks(&v.text)})
+}
+
+pub(super) fn warning(v: &WarningView) -> Value {
+    json!({
+        "env": v.env, "action": v.action, "when": v.when, "why": v.why,
+        "keep_action": if v.keep_extends_lease { "keep_extend" } else { "keep_hold" },
+    })
 }
 
 pub(super) fn notice(v: &NoticeView) -> Value {

@@ -14,7 +14,7 @@
 
 mod console;
 mod context;
-mod limits;
+pub mod limits;
 mod samples;
 pub mod views;
 
@@ -45,6 +45,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "sizes",
     "help",
     "notice",
+    "warning",
 ];
 
 /// A message ready for Slack (`chat.postMessage`'s `text` and `blocks`) or the console.
@@ -238,6 +239,10 @@ impl Renderer {
         self.render("notice", context::notice(view))
     }
 
+    pub fn warning(&self, view: &WarningView) -> Result<Message, RenderError> {
+        self.render("warning", context::warning(view))
+    }
+
     fn render(&self, name: &str, ctx: Value) -> Result<Message, RenderError> {
         let path = self.dir.join(format!("{name}.hbs"));
         let rendered = self
@@ -383,6 +388,7 @@ mod tests {
                 verb: "off".into(),
                 args: String::new(),
                 actor: SlackUserId::new("U1ABC"),
+                approved_by: None,
             },
             counts: Some(ChangeCounts {
                 added: 0,

@@ -14,6 +14,7 @@ fn run() -> RunRef {
         verb: "up".into(),
         args: "large for 3h".into(),
         actor: SlackUserId::new("U024BE7LH"),
+        approved_by: None,
     }
 }
 
@@ -115,6 +116,7 @@ fn finished_min() -> FinishedView {
             verb: "down".into(),
             args: String::new(),
             actor: SlackUserId::new("scheduler"),
+            approved_by: None,
             ..run()
         },
         counts: None,
@@ -399,6 +401,16 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
             "help",
             r.help(&HelpView {
                 text: "up <size> [for <duration>]  scale to <size>\ndown                        apply the `down` set\nstatus                      what runs & what it costs".into(),
+            })?,
+        ),
+        (
+            "warning",
+            r.warning(&WarningView {
+                env: EnvName::new("lt1"),
+                action: "down".into(),
+                when: "2026-03-05 22:00 JST".into(),
+                why: "the schedule `nightly-down`".into(),
+                keep_extends_lease: false,
             })?,
         ),
         (

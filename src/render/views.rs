@@ -16,6 +16,8 @@ pub struct RunRef {
     /// Arguments as the command was understood, space separated (may be empty).
     pub args: String,
     pub actor: SlackUserId,
+    /// Who clicked Apply (or typed `approve`), for runs that needed an approval.
+    pub approved_by: Option<SlackUserId>,
 }
 
 impl RunRef {
@@ -244,6 +246,20 @@ pub struct HelpView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NoticeView {
     pub text: String,
+}
+
+/// A scale-down is near (schedule `warn_before`, or a lease about to end).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct WarningView {
+    pub env: EnvName,
+    /// What will happen, e.g. `down`.
+    pub action: String,
+    /// When, in the environment's time zone.
+    pub when: String,
+    /// Why, e.g. "the schedule `nightly-down`".
+    pub why: String,
+    /// Keep 2h extends a lease (`extend 2h`) instead of holding a schedule (`hold 2h`).
+    pub keep_extends_lease: bool,
 }
 
 /// Conversions from the Terraform summaries, so a live run can fill views directly.

@@ -7,5 +7,6 @@ mod console_lifecycle;
 mod faults;
 mod scheduler;
 mod scheduler_clock;
+mod slack;
 mod support;
 mod terraform_stack;

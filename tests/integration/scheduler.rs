@@ -211,11 +211,13 @@ fn a_warning_comes_before_a_scheduled_scale_down_and_keep_skips_it() {
     let mut shell = Shell::start_with_env(&bot, &[("FAKE_TF_CALLS", calls_file)]);
     shell.send("up small");
     shell.wait_for("[local] up small: succeeded", Duration::from_secs(30));
-    // The warning, with the typed equivalents of its buttons.
-    let warning = shell.wait_for("[Keep 2h]", Duration::from_secs(30));
+    // The warning: what, when, why, then its buttons with their typed equivalents.
+    let warning = shell.wait_for("⏰", Duration::from_secs(30));
     assert!(warning.contains("`down`"), "{warning}");
     assert!(warning.contains("one-shot-down"), "{warning}");
-    assert!(warning.contains("hold 2h"), "{warning}");
+    let buttons = shell.wait_for("[Keep 2h]", Duration::from_secs(5));
+    assert!(buttons.contains("[Scale down now]"), "{buttons}");
+    assert!(buttons.contains("hold 2h env=local"), "{buttons}");
     assert!(
         chrono::Utc::now() < due,
         "the warning came before the scale-down was due"

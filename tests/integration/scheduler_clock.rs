@@ -26,7 +26,11 @@ struct RecordingOutlet {
 
 impl Outlet for RecordingOutlet {
     fn post(&self, channel: &ChannelId, message: &Message) -> MessageHandle {
-        self.texts.lock().unwrap().push(message.plain_text());
+        // The whole message as the console shows it, buttons included.
+        self.texts
+            .lock()
+            .unwrap()
+            .push(loadtest_bot::render::to_console_text(message));
         MessageHandle::new(channel.clone())
     }
     fn update(&self, _handle: &MessageHandle, message: &Message, kind: UpdateKind) {
@@ -140,7 +144,7 @@ catch_up = "6h"
         "{posted:#?}"
     );
     assert!(
-        posted[0].contains("hold 2h") && posted[0].contains("[Scale down now]"),
+        posted[0].contains("hold 2h env=local") && posted[0].contains("[Scale down now]"),
         "{posted:#?}"
     );
     tick(&app, nightly - Span::minutes(13)).await;

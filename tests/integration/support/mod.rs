@@ -6,6 +6,7 @@
 //! [`moto::MotoServer::start`] panic with a message naming what to install.
 
 pub mod bot;
+pub mod fake_slack;
 pub mod moto;
 pub mod shell;
 

@@ -1,0 +1,119 @@
+//! Counters and histograms for `GET /metrics`, in Prometheus' text format. Plain atomics: a
+//! handful of series, so a metrics crate would add more than it saves.
+
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A histogram with fixed upper bounds (seconds).
+pub struct Histogram {
+    bounds: &'static [f64],
+    buckets: Vec<AtomicU64>,
+    count: AtomicU64,
+    sum_micros: AtomicU64,
+}
+
+impl Histogram {
+    pub fn new(bounds: &'static [f64]) -> Self {
+        Self {
+            bounds,
+            buckets: bounds.iter().map(|_| AtomicU64::new(0)).collect(),
+            count: AtomicU64::new(0),
+            sum_micros: AtomicU64::new(0),
+        }
+    }
+
+    pub fn observe(&self, value: Duration) {
+        let seconds = value.as_secs_f64();
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            if seconds <= *bound {
+                bucket.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        self.count.fetch_add(1, Ordering::Relaxed);
+        self.sum_micros
+            .fetch_add(value.as_micros() as u64, Ordering::Relaxed);
+    }
+
+    fn write(&self, out: &mut String, name: &str, help: &str) {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+        for (bound, bucket) in self.bounds.iter().zip(&self.buckets) {
+            let _ = writeln!(
+                out,
+                "{name}_bucket{{le=\"{bound}\"}} {}",
+                bucket.load(Ordering::Relaxed)
+            );
+        }
+        let count = self.count.load(Ordering::Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{le=\"+Inf\"}} {count}");
+        let _ = writeln!(
+            out,
+            "{name}_sum {}",
+            self.sum_micros.load(Ordering::Relaxed) as f64 / 1e6
+        );
+        let _ = writeln!(out, "{name}_count {count}");
+    }
+}
+
+const ACK_BOUNDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0];
+
+/// The serve process's own metrics; the store and the Slack client report theirs when
+/// rendered.
+pub struct Metrics {
+    pub ack_latency: Histogram,
+    pub unauthorized_requests: AtomicU64,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self {
+            ack_latency: Histogram::new(ACK_BOUNDS),
+            unauthorized_requests: AtomicU64::new(0),
+        }
+    }
+}
+
+/// One counter or gauge line with its HELP and TYPE.
+pub fn write_simple(out: &mut String, name: &str, kind: &str, help: &str, value: u64) {
+    let _ = writeln!(
+        out,
+        "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}"
+    );
+}
+
+impl Metrics {
+    pub fn render_into(&self, out: &mut String) {
+        self.ack_latency.write(
+            out,
+            "loadtest_slack_ack_seconds",
+            "Time from receiving a slash command to its acknowledgement.",
+        );
+        write_simple(
+            out,
+            "loadtest_http_unauthorized_total",
+            "counter",
+            "Slack requests refused for a missing, forged or stale signature.",
+            self.unauthorized_requests.load(Ordering::Relaxed),
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histogram_counts_into_cumulative_buckets() {
+        let histogram = Histogram::new(&[0.01, 0.1]);
+        histogram.observe(Duration::from_millis(5));
+        histogram.observe(Duration::from_millis(50));
+        histogram.observe(Duration::from_secs(2));
+        let mut out = String::new();
+        histogram.write(&mut out, "x_seconds", "test");
+        assert!(out.contains("x_seconds_bucket{le=\"0.01\"} 1\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"0.1\"} 2\n"), "{out}");
+        assert!(out.contains("x_seconds_bucket{le=\"+Inf\"} 3\n"), "{out}");
+        assert!(out.contains("x_seconds_count 3\n"), "{out}");
+        assert!(out.contains("x_seconds_sum 2.055\n"), "{out}");
+    }
+}

@@ -1,0 +1,517 @@
+//! `loadtest-bot serve` against the fake Slack (`support::fake_slack`), over real sockets:
+//! Socket Mode (WebSocket envelopes and acks) and HTTP mode (signed requests), the Web API
+//! calls the bot makes (posts, in-place updates, ephemerals, uploads), approvals by button,
+//! and a 429 storm. Terraform is `tests/support/fake-terraform`, so each test takes seconds.
+
+use crate::support::bot::BotFixture;
+use crate::support::fake_slack::{
+    app_mention_payload, get, post_form, slack_signature, slash_command_form,
+    slash_command_payload, ApiCall, Failure, FakeSlack, SlackMessage,
+};
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const CHANNEL: &str = "C0LOADTEST";
+const SECRET: &str = "8f742231b10e8888abcd99yyyzzz85a5";
+
+enum Mode {
+    Socket,
+    Http,
+}
+
+/// A running `serve` process; stopped with SIGTERM when dropped.
+struct Serve {
+    child: Child,
+    stderr: Arc<Mutex<Vec<String>>>,
+    /// `http://127.0.0.1:PORT` of its listener.
+    base_url: String,
+}
+
+impl Serve {
+    fn start(bot: &BotFixture, fake: &FakeSlack, mode: Mode, env: &[(&str, String)]) -> Serve {
+        let config = bot.config_path().display().to_string();
+        let mut command = bot.command(&["--config", &config, "serve"]);
+        command
+            .env("SLACK_BOT_TOKEN", "xoxb-test-token")
+            .env("SLACK_API_URL", fake.api_url())
+            .env("LOADTEST_LISTEN", "127.0.0.1:0")
+            .env("FAKE_TF_CALLS", bot.dir.path().join("calls"))
+            .stderr(Stdio::piped())
+            .stdout(Stdio::null());
+        match mode {
+            Mode::Socket => command.env("SLACK_APP_TOKEN", "xapp-test-token"),
+            Mode::Http => command.env("SLACK_SIGNING_SECRET", SECRET),
+        };
+        for (name, value) in env {
+            command.env(name, value);
+        }
+        let mut child = command.spawn().expect("the bot binary starts");
+        let stderr = Arc::new(Mutex::new(Vec::new()));
+        let (address_tx, address_rx) = std::sync::mpsc::channel();
+        let reader = child.stderr.take().unwrap();
+        let lines = Arc::clone(&stderr);
+        std::thread::spawn(move || {
+            for line in BufReader::new(reader).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("loadtest-bot: serving on ") {
+                    let url = rest
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or_default()
+                        .to_string();
+                    let _ = address_tx.send(url);
+                }
+                lines.lock().unwrap().push(line);
+            }
+        });
+        let base_url = match address_rx.recv_timeout(Duration::from_secs(30)) {
+            Ok(url) => url,
+            Err(_) => {
+                let _ = child.kill();
+                panic!(
+                    "serve did not start:\n{}",
+                    stderr.lock().unwrap().join("\n")
+                );
+            }
+        };
+        Serve {
+            child,
+            stderr,
+            base_url,
+        }
+    }
+
+    fn log(&self) -> String {
+        self.stderr.lock().unwrap().join("\n")
+    }
+
+    /// SIGTERM, then the exit code.
+    fn stop(&mut self) -> Option<i32> {
+        // SAFETY: signalling our own child process.
+        unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return status.code();
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
+        let _ = self.child.kill();
+        None
+    }
+}
+
+impl Drop for Serve {
+    fn drop(&mut self) {
+        if let Ok(None) = self.child.try_wait() {
+            let _ = self.child.kill();
+            let _ = self.child.wait();
+        }
+    }
+}
+
+fn signed_headers(timestamp: i64, body: &str, secret: &str) -> Vec<(&'static str, String)> {
+    vec![
+        ("X-Slack-Request-Timestamp", timestamp.to_string()),
+        (
+            "X-Slack-Signature",
+            slack_signature(secret, &timestamp.to_string(), body),
+        ),
+    ]
+}
+
+fn post_signed(serve: &Serve, path: &str, body: &str) -> (u16, String) {
+    let now = chrono::Utc::now().timestamp();
+    post_form(
+        &format!("{}{path}", serve.base_url),
+        &signed_headers(now, body, SECRET),
+        body,
+    )
+}
+
+fn interaction_form(payload: &Value) -> String {
+    format!(
+        "payload={}",
+        url::form_urlencoded::byte_serialize(payload.to_string().as_bytes()).collect::<String>()
+    )
+}
+
+fn block_text(message: &SlackMessage) -> String {
+    format!("{}\n{}", message.text, message.blocks)
+}
+
+fn applies(bot: &BotFixture) -> usize {
+    std::fs::read_to_string(bot.dir.path().join("calls"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.starts_with("apply"))
+        .count()
+}
+
+fn bound_fixture() -> BotFixture {
+    let bot = BotFixture::with_fake_terraform();
+    // Bind the environment to the test channel, as a team would.
+    let text = std::fs::read_to_string(bot.config_path()).unwrap().replace(
+        "default = true\n",
+        &format!("default = true\nchannels = [\"{CHANNEL}\"]\n"),
+    );
+    std::fs::write(bot.config_path(), text).unwrap();
+    bot
+}
+
+#[test]
+fn socket_mode_runs_a_slash_command_live_in_the_channel_and_rides_out_a_429_storm() {
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    let mut serve = Serve::start(
+        &bot,
+        &fake,
+        Mode::Socket,
+        &[
+            ("FAKE_TF_APPLY_SECONDS", "5".into()),
+            ("FAKE_TF_EVENTS", "10".into()),
+        ],
+    );
+    fake.wait_for_socket(Duration::from_secs(20));
+
+    // Bad input: an ephemeral answer on the ack, nothing posted, nothing run.
+    let bad = fake.send_envelope(
+        "slash_commands",
+        slash_command_payload("U0ALICE", CHANNEL, "up hugee"),
+    );
+    let (ack, _) = fake.wait_for_ack(&bad, Duration::from_secs(5));
+    assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
+    assert!(
+        ack["payload"]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("hugee"),
+        "{ack}"
+    );
+
+    // Slack answers the first updates of the run with 429: the bot waits and goes on.
+    fake.fail_next(
+        "chat.update",
+        3,
+        Failure::RateLimited {
+            retry_after_secs: 1,
+        },
+    );
+    let sent = Instant::now();
+    let envelope = fake.send_envelope(
+        "slash_commands",
+        slash_command_payload("U0ALICE", CHANNEL, "up small for 2h"),
+    );
+    let (ack, ack_latency) = fake.wait_for_ack(&envelope, Duration::from_secs(5));
+    assert!(
+        ack_latency < Duration::from_secs(3),
+        "ack took {ack_latency:?}"
+    );
+    assert_eq!(ack["payload"]["response_type"], "in_channel", "{ack}");
+    let ack_text = ack["payload"]["text"].as_str().unwrap_or_default();
+    assert!(
+        ack_text.contains("[local] up small for 2h: run #1 starting now"),
+        "{ack}"
+    );
+
+    // The run's message: posted at once, then updated in place to the result.
+    let first_post = fake.wait_for_call("the run's first message", Duration::from_secs(5), |c| {
+        c.method == "chat.postMessage" && c.status == 200
+    });
+    let to_first_message = first_post.at.duration_since(sent);
+    assert!(
+        to_first_message < Duration::from_secs(1),
+        "first channel message after {to_first_message:?}"
+    );
+    let result = fake.wait_for_message("the run's result", Duration::from_secs(60), |m| {
+        m.text.starts_with("[local] up small for 2h: succeeded")
+    });
+    assert_eq!(result.channel, CHANNEL);
+    assert!(
+        result.text.contains("0 added, 1 changed, 0 destroyed"),
+        "{}",
+        result.text
+    );
+    assert!(
+        result.updates >= 2,
+        "updated in place: {} updates",
+        result.updates
+    );
+    let posts: Vec<ApiCall> = fake
+        .calls_to("chat.postMessage")
+        .into_iter()
+        .filter(|c| c.status == 200)
+        .collect();
+    assert_eq!(posts.len(), 1, "one message per run: {posts:?}");
+
+    // Progress showed the phase and a bar, and updates of the message were ≥ 1 s apart.
+    let updates: Vec<ApiCall> = fake
+        .calls_to("chat.update")
+        .into_iter()
+        .filter(|c| c.params["ts"] == result.ts.as_str())
+        .collect();
+    assert!(
+        updates
+            .iter()
+            .any(|c| c.params.to_string().contains("applying")
+                && c.params.to_string().contains('▓')
+                || c.params.to_string().contains('░')),
+        "a progress update shows the phase and a bar: {updates:?}"
+    );
+    let delivered: Vec<&ApiCall> = updates.iter().filter(|c| c.status == 200).collect();
+    for pair in delivered.windows(2) {
+        let gap = pair[1].at.duration_since(pair[0].at);
+        assert!(gap >= Duration::from_millis(950), "updates {gap:?} apart");
+    }
+    // The storm happened and was ridden out: 429s, then later retries that went through.
+    let limited = updates.iter().filter(|c| c.status == 429).count();
+    assert_eq!(limited, 3, "{updates:?}");
+    let last_429 = updates.iter().rfind(|c| c.status == 429).unwrap().at;
+    let after = delivered
+        .iter()
+        .find(|c| c.at > last_429)
+        .expect("a retry after the 429s");
+    assert!(
+        after.at.duration_since(last_429) >= Duration::from_millis(900),
+        "Retry-After honoured"
+    );
+    assert_eq!(applies(&bot), 1);
+
+    // A mention works like the slash command; the answer goes to the channel.
+    let mention = fake.send_envelope(
+        "events_api",
+        app_mention_payload("U0ALICE", CHANNEL, "<@U0BOT> status"),
+    );
+    let (ack, mention_latency) = fake.wait_for_ack(&mention, Duration::from_secs(5));
+    assert!(mention_latency < Duration::from_secs(3));
+    assert!(ack.get("envelope_id").is_some(), "{ack}");
+    let status = fake.wait_for_message("status answer", Duration::from_secs(10), |m| {
+        m.text.starts_with("[local] status: small")
+    });
+    assert_eq!(status.channel, CHANNEL);
+
+    // From a channel the environment is not bound to: refused, only to the requester.
+    let elsewhere = fake.send_envelope(
+        "slash_commands",
+        slash_command_payload("U0ALICE", "C0RANDOM", "down"),
+    );
+    let (ack, _) = fake.wait_for_ack(&elsewhere, Duration::from_secs(5));
+    assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
+    assert_eq!(applies(&bot), 1, "nothing ran for the refused command");
+
+    assert_eq!(serve.stop(), Some(0), "{}", serve.log());
+}
+
+#[test]
+fn http_mode_checks_every_signature_and_answers_commands_and_url_verification() {
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    let serve = Serve::start(&bot, &fake, Mode::Http, &[]);
+
+    let (status, body) = get(&format!("{}/healthz", serve.base_url));
+    assert_eq!((status, body.trim()), (200, "ok"));
+
+    // Forged, missing, stale and tampered signatures: 401 and nothing else.
+    let body = slash_command_form("U0ALICE", CHANNEL, "up small");
+    let now = chrono::Utc::now().timestamp();
+    let url = format!("{}/slack/commands", serve.base_url);
+    let forged = post_form(&url, &signed_headers(now, &body, "not-the-secret"), &body);
+    let missing = post_form(&url, &[], &body);
+    let stale = post_form(&url, &signed_headers(now - 6 * 60, &body, SECRET), &body);
+    let tampered = post_form(
+        &url,
+        &signed_headers(now, &body, SECRET),
+        &body.replace("up+small", "up+large"),
+    );
+    for (what, (status, _)) in [
+        ("forged", &forged),
+        ("missing", &missing),
+        ("stale", &stale),
+        ("tampered", &tampered),
+    ] {
+        assert_eq!(*status, 401, "{what} signature");
+    }
+    let events_url = format!("{}/slack/events", serve.base_url);
+    let (status, _) = post_form(
+        &events_url,
+        &[],
+        r#"{"type":"url_verification","challenge":"x"}"#,
+    );
+    assert_eq!(status, 401, "events need a signature too");
+    assert!(
+        fake.calls().is_empty(),
+        "no Slack call for refused requests"
+    );
+    assert_eq!(applies(&bot), 0);
+    let store = bot.store();
+    assert!(
+        store.recent_runs(None, 10).unwrap().is_empty(),
+        "no run was created"
+    );
+    let refused = bot
+        .audit_decisions()
+        .into_iter()
+        .filter(|d| d.starts_with("unauthorized"))
+        .count();
+    assert_eq!(refused, 5, "{:?}", bot.audit_decisions());
+
+    // URL verification.
+    let challenge = r#"{"token":"t","challenge":"3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P","type":"url_verification"}"#;
+    let (status, answer) = post_signed(&serve, "/slack/events", challenge);
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(
+        answer["challenge"],
+        "3eZbrw1aBm2rZgRNFdxV2595E9CY3gmdALWMmHkvFXO7tYXAYM8P"
+    );
+
+    // A signed slash command is answered on the response itself.
+    let started = Instant::now();
+    let (status, answer) = post_signed(
+        &serve,
+        "/slack/commands",
+        &slash_command_form("U0ALICE", CHANNEL, "status"),
+    );
+    let latency = started.elapsed();
+    assert_eq!(status, 200, "{answer}");
+    assert!(latency < Duration::from_secs(3), "{latency:?}");
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["response_type"], "in_channel", "{answer}");
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("[local] status"),
+        "{answer}"
+    );
+    let (status, answer) = post_signed(
+        &serve,
+        "/slack/commands",
+        &slash_command_form("U0ALICE", CHANNEL, "sizez"),
+    );
+    assert_eq!(status, 200);
+    let answer: Value = serde_json::from_str(&answer).unwrap();
+    assert_eq!(answer["response_type"], "ephemeral");
+    assert!(
+        answer["text"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("sizes"),
+        "did you mean: {answer}"
+    );
+
+    // Metrics count what happened.
+    let (status, metrics) = get(&format!("{}/metrics", serve.base_url));
+    assert_eq!(status, 200);
+    assert!(
+        metrics.contains("loadtest_slack_ack_seconds_count 2\n"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("loadtest_http_unauthorized_total 5\n"),
+        "{metrics}"
+    );
+}
+
+const APPROVAL: &str = r#"
+[approval]
+required_for = ["up:small"]
+approvers = ["U0BOB"]
+expires = "6s"
+"#;
+
+#[test]
+fn approval_by_button_applies_once_and_refuses_double_clicks_self_approval_and_expired_plans() {
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    bot.append_config(APPROVAL);
+    let serve = Serve::start(&bot, &fake, Mode::Http, &[]);
+
+    let (status, answer) = post_signed(
+        &serve,
+        "/slack/commands",
+        &slash_command_form("U0ALICE", CHANNEL, "up small"),
+    );
+    assert_eq!(status, 200, "{answer}");
+    let waiting = fake.wait_for_message("awaiting approval", Duration::from_secs(20), |m| {
+        m.text.starts_with("[local] up small: awaiting approval")
+    });
+    let buttons = block_text(&waiting);
+    assert!(buttons.contains("\"action_id\":\"approve\""), "{buttons}");
+    let click = |user: &str, action: &str| {
+        let payload = fake.block_action(user, CHANNEL, &waiting.ts, action, "1");
+        let (status, _) = post_signed(&serve, "/slack/interactions", &interaction_form(&payload));
+        assert_eq!(status, 200);
+    };
+
+    // The requester cannot approve their own run: told privately, nothing applied.
+    click("U0ALICE", "approve");
+    let denial = wait_for_ephemeral(&fake, "U0ALICE", 1);
+    assert!(denial.to_string().contains("approv"), "{denial}");
+    assert_eq!(applies(&bot), 0);
+
+    // The approver's click applies the saved plan; the buttons give way to who clicked.
+    click("U0BOB", "approve");
+    fake.wait_for_call("buttons replaced", Duration::from_secs(10), |c| {
+        c.method == "chat.update"
+            && c.params.to_string().contains("clicked by <@U0BOB>")
+            && !c.params.to_string().contains("\"action_id\":\"approve\"")
+    });
+    let result = fake.wait_for_message("applied", Duration::from_secs(30), |m| {
+        m.ts == waiting.ts && m.text.starts_with("[local] up small: succeeded")
+    });
+    assert!(
+        block_text(&result).contains("approved by <@U0BOB>"),
+        "{}",
+        block_text(&result)
+    );
+    // A second click: refused, still one apply.
+    click("U0BOB", "approve");
+    let again = wait_for_ephemeral(&fake, "U0BOB", 1);
+    assert!(again.to_string().contains("already"), "{again}");
+    assert_eq!(applies(&bot), 1);
+
+    // An approval that expired: refused, and its buttons are taken away.
+    let (status, _) = post_signed(
+        &serve,
+        "/slack/commands",
+        &slash_command_form("U0ALICE", CHANNEL, "up small"),
+    );
+    assert_eq!(status, 200);
+    let second = fake.wait_for_message("second approval", Duration::from_secs(20), |m| {
+        m.ts != waiting.ts && m.text.starts_with("[local] up small: awaiting approval")
+    });
+    std::thread::sleep(Duration::from_secs(7));
+    let payload = fake.block_action("U0BOB", CHANNEL, &second.ts, "approve", "2");
+    let (status, _) = post_signed(&serve, "/slack/interactions", &interaction_form(&payload));
+    assert_eq!(status, 200);
+    let expired = wait_for_ephemeral(&fake, "U0BOB", 2);
+    assert!(expired.to_string().contains("expired"), "{expired}");
+    fake.wait_for_message("expired buttons removed", Duration::from_secs(10), |m| {
+        m.ts == second.ts && !block_text(m).contains("\"action_id\":\"approve\"")
+    });
+    assert_eq!(applies(&bot), 1, "the expired plan was never applied");
+}
+
+/// The `n`-th ephemeral message for `user` (1-based), waiting for it.
+fn wait_for_ephemeral(fake: &FakeSlack, user: &str, n: usize) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mine: Vec<Value> = fake
+            .ephemerals()
+            .into_iter()
+            .filter(|e| e["user"] == user)
+            .collect();
+        if mine.len() >= n {
+            return mine[n - 1].clone();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "no ephemeral #{n} for {user}: {:?}",
+            fake.ephemerals()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
