@@ -3,6 +3,7 @@
 //! place that names every concrete type; the console and Slack front ends both call
 //! [`App::handle`], so they share one pipeline.
 
+use crate::audit_log::AuditLog;
 use crate::command::{self, ChatCommand, ParseContext, Verb};
 use crate::config::Config;
 use crate::model::{ChannelId, EnvName, RunId, RunOutcome, SizeName, SlackUserId};
@@ -86,6 +87,9 @@ pub struct App {
     pub sizes: VariableSets,
     pub renderer: Renderer,
     pub store: Store,
+    /// Audit lines, group-committed by a writer thread; `handle` returns after its lines are
+    /// durable.
+    pub audit_log: Arc<AuditLog>,
     pub runner: TerraformRunner,
     pub queue: JobQueue,
     pub masker: Arc<Masker>,
@@ -124,6 +128,10 @@ impl App {
             .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
         let store = Store::open_in_dir(&state_dir)
             .with_context(|| format!("opening the store in {}", state_dir.display()))?;
+        let audit_log = AuditLog::start(
+            Store::open_in_dir(&state_dir)
+                .with_context(|| format!("opening the store in {}", state_dir.display()))?,
+        );
         let runner = TerraformRunner::new(&config.terraform.binary, Arc::clone(&masker))
             .with_interrupt_grace(config.terraform.interrupt_grace);
         let queue = JobQueue::new(&state_dir);
@@ -132,6 +140,7 @@ impl App {
             sizes,
             renderer,
             store,
+            audit_log,
             runner,
             queue,
             masker,
@@ -222,11 +231,9 @@ impl App {
             run_id: run,
             at: chrono::Utc::now(),
         };
-        if let Err(error) = self.store.audit(&entry) {
-            // Auditing must not silently vanish: it is logged loudly, and the request goes on
-            // because the user-visible answer matters more than the audit line.
-            tracing::error!(%error, "could not write the audit entry");
-        }
+        // Committed by the writer thread together with concurrent requests' lines; `handle`
+        // waits for it before answering.
+        self.audit_log.record(entry);
     }
 
     /// A rendered message; a template failure (templates are checked at start, so this means
@@ -277,8 +284,15 @@ impl App {
         }
     }
 
-    /// The whole pipeline for one request: parse → environment → policy → verb.
+    /// The whole pipeline for one request: parse → environment → policy → verb. Returns once
+    /// the request's audit lines are committed.
     pub async fn handle(self: &Arc<Self>, request: Request) -> Reply {
+        let reply = self.handle_unflushed(request).await;
+        self.audit_log.flushed().await;
+        reply
+    }
+
+    async fn handle_unflushed(self: &Arc<Self>, request: Request) -> Reply {
         let parsed = match command::parse(&request.text, &self.parse_context()) {
             Ok(parsed) => parsed,
             Err(error) => return self.rejected(&request, None, &error.to_string(), "bad input"),

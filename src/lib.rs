@@ -14,10 +14,12 @@
 //! - [`render`]: outcomes → Slack Block Kit messages through handlebars templates.
 //! - [`store`]: the only module with SQL.
 //! - [`slack`]: `serve`: Socket Mode and HTTP mode, the Web API client, the Slack outlet.
+//! - [`audit_log`]: group-committed audit trail.
 //! - [`metrics`]: counters and histograms for `/metrics`.
 //! - [`schedule`], [`ticker`]: what is due (pure) and the loop that feeds it to the pipeline.
 
 pub mod app;
+pub mod audit_log;
 pub mod command;
 pub mod config;
 pub mod console;

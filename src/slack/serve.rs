@@ -108,7 +108,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(crate::ticker::run(Arc::clone(&app), scheduler_stopped));
 
-    let listener = tokio::net::TcpListener::bind(&listen)
+    let listener = bind(&listen)
         .await
         .with_context(|| format!("listening on {listen} ([slack].listen / LOADTEST_LISTEN)"))?;
     let address = listener.local_addr()?;
@@ -168,6 +168,23 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     let _ = stop_http.send(true);
     let _ = http.await;
     Ok(ExitClass::Success)
+}
+
+/// A listener with a deep accept queue: the default (128 on many systems) overflows under a
+/// burst of slash commands, and an overflowed queue costs the client a 1 s SYN retransmit.
+async fn bind(listen: &str) -> anyhow::Result<tokio::net::TcpListener> {
+    let address = tokio::net::lookup_host(listen)
+        .await?
+        .next()
+        .context("the address resolves to nothing")?;
+    let socket = if address.is_ipv4() {
+        tokio::net::TcpSocket::new_v4()?
+    } else {
+        tokio::net::TcpSocket::new_v6()?
+    };
+    socket.set_reuseaddr(true)?;
+    socket.bind(address)?;
+    Ok(socket.listen(4096)?)
 }
 
 async fn wait_for_stop_signal() {

@@ -65,6 +65,29 @@ impl Store {
         })
     }
 
+    /// Appends entries in one transaction (one fsync for all: the group commit of
+    /// [`crate::audit_log::AuditLog`]).
+    pub fn audit_many(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let mut insert = tx.prepare_cached(
+                "INSERT INTO audit (at, actor, channel, env, command, decision, run_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            for entry in entries {
+                insert.execute(params![
+                    millis(entry.at),
+                    entry.actor.as_str(),
+                    entry.channel.as_str(),
+                    entry.env.as_ref().map(EnvName::as_str),
+                    entry.command,
+                    entry.decision,
+                    entry.run_id.map(|id| id.0),
+                ])?;
+            }
+            Ok(())
+        })
+    }
+
     /// The newest `limit` entries, newest first.
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         self.read(|tx| {

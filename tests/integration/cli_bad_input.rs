@@ -178,9 +178,21 @@ superusers = ["U1"]
 }
 
 #[test]
-fn serve_is_not_built_yet_and_says_so() {
+fn serve_without_slack_credentials_says_which_are_missing_and_exits_2() {
     let bot = BotFixture::with_recording_terraform();
-    let result = bot.run(&["--config", bot.config_path().to_str().unwrap(), "serve"]);
+    let config = bot.config_path().to_str().unwrap().to_string();
+    let result = bot.run(&["--config", &config, "serve"]);
     assert_eq!(result.code, 2);
     assert_eq!(result.stderr.trim().lines().count(), 1, "{}", result.stderr);
+    assert!(result.stderr.contains("SLACK_BOT_TOKEN is not set"), "{}", result.stderr);
+    // A bot token alone: neither Socket Mode nor HTTP mode can start.
+    let output = bot
+        .command(&["--config", &config, "serve"])
+        .env("SLACK_BOT_TOKEN", "xoxb-test")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("SLACK_SIGNING_SECRET"), "{stderr}");
+    assert!(!bot.terraform_was_called());
 }

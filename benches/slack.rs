@@ -1,0 +1,295 @@
+//! `cargo bench --bench slack`: the Slack front end's figures, against the release `serve`
+//! in HTTP mode on loopback, with a minimal Web API receiver in this process and the fake
+//! Terraform (`tests/support/fake-terraform`):
+//! - idle RSS of `serve`;
+//! - slash-command ack latency under bursts of 200 and 1,000 concurrent signed `status`
+//!   commands (every one answered, none lost or duplicated: each is audited exactly once);
+//! - time from a signed `/loadtest up small` to the run's first `chat.postMessage`.
+//!
+//! Prints a table; asserts nothing about time (figures are for the closing note).
+
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::http::Uri;
+use axum::Router;
+use loadtest_bot::slack::signature::sign;
+use loadtest_bot::store::Store;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const SECRET: &str = "bench-signing-secret";
+const CHANNEL: &str = "C0BENCH";
+
+/// What the bot sent to the Web API: method, when, body.
+type Calls = Arc<Mutex<Vec<(String, Instant, String)>>>;
+
+async fn web_api(State(calls): State<Calls>, uri: Uri, body: Bytes) -> String {
+    let method = uri
+        .path()
+        .rsplit('/')
+        .next()
+        .unwrap_or_default()
+        .to_string();
+    let mut calls = calls.lock().unwrap();
+    calls.push((
+        method,
+        Instant::now(),
+        String::from_utf8_lossy(&body).into_owned(),
+    ));
+    format!(
+        r#"{{"ok":true,"channel":"{CHANNEL}","ts":"1700000000.{:06}","message":{{"text":""}}}}"#,
+        calls.len()
+    )
+}
+
+fn write_config(root: &Path, dir: &Path) -> PathBuf {
+    let config = dir.join("bench.toml");
+    let text = format!(
+        r#"
+[terraform]
+binary = "{root}/tests/support/fake-terraform"
+sizes = "{root}/commands/sizes.toml"
+templates = "{root}/commands/templates"
+[store]
+dir = "{state}"
+[environments.local]
+terraform_dir = "{root}/terraform/envs/local"
+default = true
+channels = ["{CHANNEL}"]
+[environments.local.tf_vars]
+aws_endpoint = "http://127.0.0.1:9"
+"#,
+        root = root.display(),
+        state = dir.join("state").display(),
+    );
+    std::fs::write(&config, text).unwrap();
+    config
+}
+
+fn form(text: &str) -> String {
+    let encoded: String = url::form_urlencoded::byte_serialize(text.as_bytes()).collect();
+    format!(
+        "token=x&team_id=T0BENCH&channel_id={CHANNEL}&channel_name=bench&user_id=U0BENCH&user_name=bench&command=%2Floadtest&text={encoded}&response_url=http%3A%2F%2F127.0.0.1%3A9%2Fr&trigger_id=1.2"
+    )
+}
+
+/// One signed POST over a fresh connection; the status code and the time to the full answer.
+async fn post_command(address: &str, body: &str) -> (u16, Duration) {
+    let started = Instant::now();
+    let timestamp = chrono::Utc::now().timestamp();
+    let signature = sign(SECRET, timestamp, body.as_bytes());
+    let request = format!(
+        "POST /slack/commands HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
+        return (0, started.elapsed());
+    };
+    if stream.write_all(request.as_bytes()).await.is_err() {
+        return (0, started.elapsed());
+    }
+    let mut answer = Vec::new();
+    let _ = stream.read_to_end(&mut answer).await;
+    let status = String::from_utf8_lossy(&answer)
+        .split_whitespace()
+        .nth(1)
+        .and_then(|code| code.parse().ok())
+        .unwrap_or(0);
+    (status, started.elapsed())
+}
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
+    sorted[index]
+}
+
+fn ms(duration: Duration) -> String {
+    format!("{:.1} ms", duration.as_secs_f64() * 1000.0)
+}
+
+fn row(what: &str, value: String, target: &str) {
+    println!("| {what:<58} | {value:>16} | {target:<10} |");
+}
+
+fn rss_mb(pid: u32) -> f64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    status
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1))
+        .and_then(|kb| kb.parse::<f64>().ok())
+        .unwrap_or(0.0)
+        / 1024.0
+}
+
+async fn burst(address: &str, count: usize) -> Vec<(u16, Duration)> {
+    let body = form("status");
+    let tasks: Vec<_> = (0..count)
+        .map(|_| {
+            let address = address.to_string();
+            let body = body.clone();
+            tokio::spawn(async move { post_command(&address, &body).await })
+        })
+        .collect();
+    let mut results = Vec::new();
+    for task in tasks {
+        results.push(task.await.unwrap());
+    }
+    results
+}
+
+fn report_burst(count: usize, results: &[(u16, Duration)]) {
+    let answered = results.iter().filter(|(status, _)| *status == 200).count();
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, latency)| *latency).collect();
+    latencies.sort();
+    let over_3s = latencies
+        .iter()
+        .filter(|l| **l > Duration::from_secs(3))
+        .count();
+    row(
+        &format!("ack, {count} concurrent signed `status`: answered 200"),
+        format!("{answered}/{count}"),
+        "all",
+    );
+    row("  … p50", ms(percentile(&latencies, 0.50)), "");
+    row("  … p99", ms(percentile(&latencies, 0.99)), "< 50 ms");
+    row("  … max", ms(percentile(&latencies, 1.0)), "< 3 s");
+    row("  … over 3 s", over_3s.to_string(), "0");
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let bot = PathBuf::from(env!("CARGO_BIN_EXE_loadtest-bot"));
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(&root, dir.path());
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .unwrap();
+    let calls: Calls = Arc::default();
+    let api_listener = runtime
+        .block_on(tokio::net::TcpListener::bind("127.0.0.1:0"))
+        .unwrap();
+    let api_url = format!("http://{}/api", api_listener.local_addr().unwrap());
+    let app = Router::new()
+        .fallback(web_api)
+        .with_state(Arc::clone(&calls));
+    runtime.spawn(async move { axum::serve(api_listener, app).await });
+
+    let mut child = Command::new(&bot)
+        .args(["--config", &config.display().to_string(), "serve"])
+        .env("SLACK_BOT_TOKEN", "xoxb-bench")
+        .env("SLACK_SIGNING_SECRET", SECRET)
+        .env("SLACK_API_URL", &api_url)
+        .env("LOADTEST_LISTEN", "127.0.0.1:0")
+        .env_remove("SLACK_APP_TOKEN")
+        .env_remove("LOADTEST_STATE_DIR")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start serve");
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("serve printed its address").unwrap();
+        if let Some(rest) = line.strip_prefix("loadtest-bot: serving on http://") {
+            break rest.split_whitespace().next().unwrap().to_string();
+        }
+    };
+    std::thread::spawn(move || for _ in lines {});
+
+    println!(
+        "| {:<58} | {:>16} | {:<10} |",
+        "figure", "measured", "target"
+    );
+    println!("|{:-<60}|{:-<18}|{:-<12}|", "", "", "");
+    std::thread::sleep(Duration::from_secs(2));
+    row(
+        "idle RSS of serve (HTTP mode)",
+        format!("{:.1} MB", rss_mb(child.id())),
+        "< 20 MB",
+    );
+
+    // Warm-up: the first request opens the store's statements and caches.
+    runtime.block_on(burst(&address, 5));
+    let mut one_at_a_time: Vec<Duration> = (0..100)
+        .map(|_| runtime.block_on(post_command(&address, &form("status"))).1)
+        .collect();
+    one_at_a_time.sort();
+    row(
+        "ack, one signed `status` at a time (100): p50",
+        ms(percentile(&one_at_a_time, 0.5)),
+        "",
+    );
+    row("  … p99", ms(percentile(&one_at_a_time, 0.99)), "");
+    for count in [200, 1000] {
+        let results = runtime.block_on(burst(&address, count));
+        report_burst(count, &results);
+    }
+    let store = Store::open_in_dir(&dir.path().join("state")).unwrap();
+    let audited = store
+        .recent_audit(100_000)
+        .unwrap()
+        .iter()
+        .filter(|record| record.entry.command == "status")
+        .count();
+    row(
+        "`status` commands audited (sent 5 + 100 + 200 + 1,000)",
+        audited.to_string(),
+        "1305",
+    );
+    row(
+        "RSS of serve after the bursts",
+        format!("{:.1} MB", rss_mb(child.id())),
+        "",
+    );
+
+    // Slash command → the run's first channel message.
+    let mut to_first_message = Vec::new();
+    for run in 1..=5 {
+        let since = calls.lock().unwrap().len();
+        let sent = Instant::now();
+        let (status, _) = runtime.block_on(post_command(&address, &form("up small")));
+        assert_eq!(status, 200, "up small answered");
+        let first_post = loop {
+            let found = calls.lock().unwrap()[since..]
+                .iter()
+                .find(|(method, _, _)| method == "chat.postMessage")
+                .map(|(_, at, _)| *at);
+            if let Some(at) = found {
+                break at;
+            }
+            assert!(
+                sent.elapsed() < Duration::from_secs(30),
+                "no post for run {run}"
+            );
+            std::thread::sleep(Duration::from_millis(2));
+        };
+        to_first_message.push(first_post.duration_since(sent));
+        // Wait for the run's end before the next one, so each starts at once.
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while !calls.lock().unwrap()[since..]
+            .iter()
+            .any(|(_, _, body)| body.contains("up small: succeeded"))
+        {
+            assert!(Instant::now() < deadline, "run {run} did not finish");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+    to_first_message.sort();
+    row(
+        "slash command → first channel message (5 runs): median",
+        ms(percentile(&to_first_message, 0.5)),
+        "< 1 s",
+    );
+    row("  … max", ms(percentile(&to_first_message, 1.0)), "< 1 s");
+
+    // SAFETY: signalling our own child process.
+    unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
+    let _ = child.wait();
+}
