@@ -183,6 +183,17 @@ impl JobQueue {
             .all(|lane| lane.running.is_none() && lane.waiting.is_empty())
     }
 
+    /// Removes every job that has not started, in every environment (shutdown: they are
+    /// reported as dropped instead of being started by a process that is going away).
+    pub fn take_waiting(&self) -> Vec<(EnvName, RunId)> {
+        let mut lanes = self.lanes.lock().expect("queue lock poisoned");
+        let mut taken = Vec::new();
+        for (env, lane) in lanes.iter_mut() {
+            taken.extend(lane.waiting.drain(..).map(|job| (env.clone(), job.run_id)));
+        }
+        taken
+    }
+
     /// Cancels every running job (shutdown).
     pub fn cancel_all_running(&self) {
         let lanes = self.lanes.lock().expect("queue lock poisoned");

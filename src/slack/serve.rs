@@ -12,6 +12,7 @@ use super::web_api::{client_for, RetryPolicy, WebApi};
 use crate::app::{self, App, ExitClass};
 use crate::config::SlackMode;
 use crate::metrics::Metrics;
+use crate::store::Store;
 use anyhow::Context;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -83,9 +84,31 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     let api = Arc::new(WebApi::new(
         client_for(&slack.api_url)?,
         &slack.bot_token,
-        RetryPolicy::default(),
+        // Longer outages are the outbox's to wait out (and to survive restarts).
+        RetryPolicy {
+            give_up_after: Duration::from_secs(20),
+            ..RetryPolicy::default()
+        },
     ));
-    let outlet = Arc::new(SlackOutlet::new(Arc::clone(&api), Pacing::default()));
+    let state_dir = config.store.dir.clone();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+    let outbox = Store::open_in_dir(&state_dir)
+        .with_context(|| format!("opening the store in {}", state_dir.display()))?;
+    let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
+    if let Err(error) = outbox.prune_delivered(week_ago) {
+        tracing::warn!(%error, "could not prune delivered outbox entries");
+    }
+    let outlet = Arc::new(SlackOutlet::new(
+        Arc::clone(&api),
+        Pacing::default(),
+        Some(outbox),
+    ));
+    // What the last process could not deliver goes first, in its order.
+    let resumed = outlet.resume();
+    if resumed > 0 {
+        eprintln!("loadtest-bot: delivering {resumed} Slack messages left from before");
+    }
     let app = App::build(
         config,
         Arc::clone(&outlet) as Arc<dyn crate::outlet::Outlet>,
@@ -153,10 +176,11 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     );
 
     wait_for_stop_signal().await;
-    eprintln!("loadtest-bot: stopping: no new commands; letting queued messages go out");
     front.accepting.store(false, Ordering::SeqCst);
     let _ = stop_scheduler.send(true);
     let _ = scheduler.await;
+    drain_runs(&app, shutdown_grace()).await;
+    eprintln!("loadtest-bot: stopping: letting queued Slack messages go out");
     // Give queued messages a moment to reach Slack before the process ends.
     let deadline = Instant::now() + Duration::from_secs(10);
     while outlet.depth() > 0 && Instant::now() < deadline {
@@ -168,6 +192,46 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     let _ = stop_http.send(true);
     let _ = http.await;
     Ok(ExitClass::Success)
+}
+
+/// How long running applies may go on after SIGTERM before they get SIGINT
+/// (`LOADTEST_SHUTDOWN_GRACE`, default 60 s; keep the orchestrator's kill timeout longer).
+fn shutdown_grace() -> Duration {
+    non_empty("LOADTEST_SHUTDOWN_GRACE")
+        .and_then(|text| humantime::parse_duration(text.trim()).ok())
+        .unwrap_or(Duration::from_secs(60))
+}
+
+/// Shutdown of the runs: queued ones are dropped and reported (never started by a process
+/// that is going away), running ones may finish within `grace`, then get SIGINT (Terraform
+/// stops gracefully and releases its lock) and are recorded as cancelled.
+async fn drain_runs(app: &Arc<App>, grace: Duration) {
+    let bot = crate::model::SlackUserId::new("loadtest-bot (shutting down)");
+    for (env, run) in app.queue.take_waiting() {
+        tracing::warn!(%env, %run, "dropping a queued run at shutdown");
+        crate::run::finish_removed_queued_run(app, run, &bot);
+    }
+    if app.queue.is_idle() {
+        return;
+    }
+    eprintln!(
+        "loadtest-bot: stopping: no new commands; waiting up to {} for running applies",
+        humantime::format_duration(grace)
+    );
+    let deadline = Instant::now() + grace;
+    while !app.queue.is_idle() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    if app.queue.is_idle() {
+        return;
+    }
+    eprintln!("loadtest-bot: stopping: grace period over; interrupting the running applies");
+    app.queue.cancel_all_running();
+    let hard_deadline =
+        Instant::now() + app.config.terraform.interrupt_grace + Duration::from_secs(10);
+    while !app.queue.is_idle() && Instant::now() < hard_deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
 }
 
 /// A listener with a deep accept queue: the default (128 on many systems) overflows under a

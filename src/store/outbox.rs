@@ -5,7 +5,7 @@
 use super::{corrupt, limit_param, millis, optional_time_column, time_column, Store, StoreError};
 use crate::model::{ChannelId, RunId};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, Row};
+use rusqlite::{params, OptionalExtension, Row};
 use std::fmt;
 
 /// A message's place in the outbox; delivery order is id order.
@@ -127,6 +127,34 @@ impl Store {
                 params![id.0, millis(next_attempt_at)],
             )?;
             Ok(())
+        })
+    }
+
+    /// Remembers the Slack `ts` of the message posted by outbox entry `key`.
+    pub fn remember_message_ts(
+        &self,
+        key: OutboxId,
+        channel: &ChannelId,
+        ts: &str,
+    ) -> Result<(), StoreError> {
+        self.write(|tx| {
+            tx.execute(
+                "INSERT OR REPLACE INTO slack_messages (key, channel, ts) VALUES (?1, ?2, ?3)",
+                params![key.0, channel.as_str(), ts],
+            )?;
+            Ok(())
+        })
+    }
+
+    /// The Slack `ts` of the message posted by outbox entry `key`, once it was delivered.
+    pub fn message_ts(&self, key: OutboxId) -> Result<Option<String>, StoreError> {
+        self.read(|tx| {
+            tx.query_row(
+                "SELECT ts FROM slack_messages WHERE key = ?1",
+                [key.0],
+                |row| row.get(0),
+            )
+            .optional()
         })
     }
 

@@ -102,4 +102,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         value INTEGER NOT NULL
     );
     "#,
+    // 3: the Slack `ts` of each message the outbox posted, keyed by the post's outbox id, so
+    // updates queued before a restart still find their message after it.
+    r#"
+    CREATE TABLE slack_messages (
+        key     INTEGER PRIMARY KEY,
+        channel TEXT    NOT NULL,
+        ts      TEXT    NOT NULL
+    );
+    "#,
 ];

@@ -237,7 +237,10 @@ impl TerraformRunner {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
-            .kill_on_drop(true);
+            .kill_on_drop(true)
+            // Its own process group: signals reach Terraform and its plugins together, as a
+            // terminal's Ctrl-C would, and a kill leaves no child holding our pipes open.
+            .process_group(0);
         if ws.workspace != "default" {
             command.env("TF_WORKSPACE", &ws.workspace);
         }
@@ -534,6 +537,7 @@ impl TerraformRunner {
                 }
                 _ = grace_over => {
                     log.line("loadtest-bot: terraform did not stop after SIGINT, killing it").await?;
+                    signal_group(&child, libc::SIGKILL);
                     child.start_kill()?;
                     interrupted_at = None;
                 }
@@ -557,10 +561,15 @@ impl TerraformRunner {
 /// Terraform treats SIGINT as "stop gracefully": it finishes in-flight resource operations and
 /// releases the state lock.
 fn interrupt(child: &Child) {
+    signal_group(child, libc::SIGINT);
+}
+
+/// Signals the child's process group (the child leads it: spawned with `process_group(0)`).
+fn signal_group(child: &Child, signal: libc::c_int) {
     if let Some(pid) = child.id() {
-        // SAFETY: kill(2) with a pid we spawned and still own (not yet reaped).
+        // SAFETY: kill(2) on the process group of a child we spawned and have not reaped.
         unsafe {
-            libc::kill(pid as libc::pid_t, libc::SIGINT);
+            libc::kill(-(pid as libc::pid_t), signal);
         }
     }
 }

@@ -184,7 +184,11 @@ fn serve_without_slack_credentials_says_which_are_missing_and_exits_2() {
     let result = bot.run(&["--config", &config, "serve"]);
     assert_eq!(result.code, 2);
     assert_eq!(result.stderr.trim().lines().count(), 1, "{}", result.stderr);
-    assert!(result.stderr.contains("SLACK_BOT_TOKEN is not set"), "{}", result.stderr);
+    assert!(
+        result.stderr.contains("SLACK_BOT_TOKEN is not set"),
+        "{}",
+        result.stderr
+    );
     // A bot token alone: neither Socket Mode nor HTTP mode can start.
     let output = bot
         .command(&["--config", &config, "serve"])

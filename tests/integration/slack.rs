@@ -89,9 +89,18 @@ impl Serve {
 
     /// SIGTERM, then the exit code.
     fn stop(&mut self) -> Option<i32> {
+        self.terminate();
+        self.wait_exit(Duration::from_secs(20))
+    }
+
+    fn terminate(&self) {
         // SAFETY: signalling our own child process.
         unsafe { libc::kill(self.child.id() as libc::pid_t, libc::SIGTERM) };
-        let deadline = Instant::now() + Duration::from_secs(20);
+    }
+
+    /// The exit code, or `None` (and a kill) if it did not exit in time.
+    fn wait_exit(&mut self, limit: Duration) -> Option<i32> {
+        let deadline = Instant::now() + limit;
         while Instant::now() < deadline {
             if let Ok(Some(status)) = self.child.try_wait() {
                 return status.code();
@@ -679,4 +688,231 @@ fn user_groups_grant_roles_and_keep_2h_on_a_warning_holds_the_scale_down() {
         bot.audit_decisions()
     );
     assert_eq!(serve.stop(), Some(0), "{}", serve.log());
+}
+
+#[test]
+fn a_slack_outage_during_a_run_and_a_restart_in_it_lose_nothing_and_keep_the_order() {
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    let slow = [("FAKE_TF_APPLY_SECONDS", "3".to_string())];
+    let mut serve = Serve::start(&bot, &fake, Mode::Http, &slow);
+    let (status, _) = post_signed(
+        &serve,
+        "/slack/commands",
+        &slash_command_form("U0ALICE", CHANNEL, "up small"),
+    );
+    assert_eq!(status, 200);
+    let started = fake.wait_for_message("the run's message", Duration::from_secs(10), |m| {
+        m.text.starts_with("[local] up small")
+    });
+
+    // Slack goes down while the run goes on; the run ends during the outage.
+    fake.set_outage(true);
+    let store = bot.store();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store
+        .get_run(loadtest_bot::model::RunId(1))
+        .unwrap()
+        .is_none_or(|run| run.outcome != loadtest_bot::model::RunOutcome::Succeeded)
+    {
+        assert!(Instant::now() < deadline, "the run did not finish");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // Something else for the same channel, after the result: it must not overtake it.
+    let mention = app_mention_payload("U0ALICE", CHANNEL, "<@U0FAKEBOT> status");
+    let (status, _) = post_signed(&serve, "/slack/events", &mention.to_string());
+    assert_eq!(status, 200);
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(
+        store.outbox_depth().unwrap() >= 2,
+        "the result and the answer wait in the outbox"
+    );
+    assert!(
+        !fake.messages(CHANNEL)[0].text.contains("succeeded"),
+        "nothing got through the outage"
+    );
+
+    // The bot restarts while Slack is still down, then Slack comes back.
+    assert_eq!(serve.stop(), Some(0), "{}", serve.log());
+    let down_calls = fake.calls().len();
+    let _serve = Serve::start(&bot, &fake, Mode::Http, &slow);
+    std::thread::sleep(Duration::from_secs(1));
+    fake.set_outage(false);
+    let result = fake.wait_for_message(
+        "the result after the outage",
+        Duration::from_secs(60),
+        |m| m.ts == started.ts && m.text.starts_with("[local] up small: succeeded"),
+    );
+    assert_eq!(result.channel, CHANNEL);
+    fake.wait_for_message("the status answer", Duration::from_secs(30), |m| {
+        m.text.starts_with("[local] status")
+    });
+    let after: Vec<ApiCall> = fake.calls()[down_calls..]
+        .iter()
+        .filter(|c| c.status == 200)
+        .cloned()
+        .collect();
+    let final_at = after
+        .iter()
+        .position(|c| {
+            c.method == "chat.update" && c.params.to_string().contains("up small: succeeded")
+        })
+        .expect("the final update was delivered");
+    let status_at = after
+        .iter()
+        .position(|c| {
+            c.method == "chat.postMessage" && c.params.to_string().contains("[local] status")
+        })
+        .expect("the status answer was delivered");
+    assert!(final_at < status_at, "in order: {after:?}");
+    // Once each: one post for the run, one final update, one status answer.
+    let delivered = |pred: &dyn Fn(&ApiCall) -> bool| {
+        fake.calls()
+            .iter()
+            .filter(|c| c.status == 200 && pred(c))
+            .count()
+    };
+    assert_eq!(
+        delivered(&|c| c.method == "chat.postMessage"
+            && c.params["text"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with("[local] up small")),
+        1
+    );
+    assert_eq!(
+        delivered(
+            &|c| c.method == "chat.update" && c.params.to_string().contains("up small: succeeded")
+        ),
+        1
+    );
+    assert_eq!(
+        delivered(
+            &|c| c.method == "chat.postMessage" && c.params.to_string().contains("[local] status")
+        ),
+        1
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while store.outbox_depth().unwrap() > 0 {
+        assert!(Instant::now() < deadline, "the outbox drained");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(applies(&bot), 1);
+}
+
+#[test]
+fn sigterm_lets_the_running_apply_finish_refuses_new_commands_and_drops_queued_runs() {
+    use loadtest_bot::model::{RunId, RunOutcome};
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    let mut serve = Serve::start(
+        &bot,
+        &fake,
+        Mode::Http,
+        &[("FAKE_TF_APPLY_SECONDS", "4".to_string())],
+    );
+    let command = |text: &str| {
+        let (status, answer) = post_signed(
+            &serve,
+            "/slack/commands",
+            &slash_command_form("U0ALICE", CHANNEL, text),
+        );
+        assert_eq!(status, 200, "{answer}");
+        answer
+    };
+    assert!(command("up small").contains("starting now"));
+    assert!(command("down").contains("queued"));
+    let store = bot.store();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.get_run(RunId(1)).unwrap().unwrap().outcome != RunOutcome::Running {
+        assert!(Instant::now() < deadline, "run 1 did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+
+    serve.terminate();
+    std::thread::sleep(Duration::from_millis(500));
+    let answer = command("status");
+    assert!(answer.contains("restarting"), "{answer}");
+    assert_eq!(
+        serve.wait_exit(Duration::from_secs(60)),
+        Some(0),
+        "{}",
+        serve.log()
+    );
+
+    let first = store.get_run(RunId(1)).unwrap().unwrap();
+    assert_eq!(
+        first.outcome,
+        RunOutcome::Succeeded,
+        "the running apply finished"
+    );
+    let second = store.get_run(RunId(2)).unwrap().unwrap();
+    assert_eq!(
+        second.outcome,
+        RunOutcome::Cancelled,
+        "the queued run was dropped"
+    );
+    assert!(
+        second
+            .error
+            .unwrap_or_default()
+            .contains("before it started"),
+        "recorded why"
+    );
+    assert_eq!(applies(&bot), 1, "the queued run never ran");
+    let texts: Vec<String> = fake.messages(CHANNEL).into_iter().map(|m| m.text).collect();
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("[local] up small: succeeded")),
+        "{texts:?}"
+    );
+    assert!(
+        texts
+            .iter()
+            .any(|t| t.starts_with("[local] down: cancelled")),
+        "{texts:?}"
+    );
+}
+
+#[test]
+fn sigterm_interrupts_an_apply_that_outlasts_the_grace_period_and_records_it() {
+    use loadtest_bot::model::{RunId, RunOutcome};
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    let mut serve = Serve::start(
+        &bot,
+        &fake,
+        Mode::Http,
+        &[
+            ("FAKE_TF_APPLY_SECONDS", "60".to_string()),
+            ("LOADTEST_SHUTDOWN_GRACE", "1s".to_string()),
+        ],
+    );
+    let (status, _) = post_signed(
+        &serve,
+        "/slack/commands",
+        &slash_command_form("U0ALICE", CHANNEL, "up small"),
+    );
+    assert_eq!(status, 200);
+    let store = bot.store();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while store.get_run(RunId(1)).unwrap().unwrap().outcome != RunOutcome::Running {
+        assert!(Instant::now() < deadline, "run 1 did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_secs(1));
+    serve.terminate();
+    assert_eq!(
+        serve.wait_exit(Duration::from_secs(40)),
+        Some(0),
+        "{}",
+        serve.log()
+    );
+    let run = store.get_run(RunId(1)).unwrap().unwrap();
+    assert_eq!(run.outcome, RunOutcome::Cancelled, "{run:?}");
+    fake.wait_for_message("the cancelled result", Duration::from_secs(5), |m| {
+        m.text.starts_with("[local] up small: cancelled")
+    });
 }
