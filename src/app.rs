@@ -90,6 +90,8 @@ pub struct App {
     /// Audit lines, group-committed by a writer thread; `handle` returns after its lines are
     /// durable.
     pub audit_log: Arc<AuditLog>,
+    /// Counters and histograms for `/metrics`.
+    pub metrics: Arc<crate::metrics::Metrics>,
     pub runner: TerraformRunner,
     pub queue: JobQueue,
     pub masker: Arc<Masker>,
@@ -141,6 +143,7 @@ impl App {
             renderer,
             store,
             audit_log,
+            metrics: Arc::new(crate::metrics::Metrics::default()),
             runner,
             queue,
             masker,
@@ -211,6 +214,13 @@ impl App {
     }
 
     pub(crate) fn notify_run_ended(&self, run: RunId, outcome: RunOutcome) {
+        let duration = self
+            .store
+            .get_run(run)
+            .ok()
+            .flatten()
+            .and_then(|record| (chrono::Utc::now() - record.created_at).to_std().ok());
+        self.metrics.count_run(outcome.db_key(), duration);
         let mut watchers = self.run_watchers.lock().expect("watchers lock poisoned");
         watchers
             .entry(run)
@@ -287,8 +297,17 @@ impl App {
     /// The whole pipeline for one request: parse → environment → policy → verb. Returns once
     /// the request's audit lines are committed.
     pub async fn handle(self: &Arc<Self>, request: Request) -> Reply {
+        let verb = command::parse(&request.text, &self.parse_context())
+            .map(|parsed| parsed.verb.name())
+            .unwrap_or("invalid");
         let reply = self.handle_unflushed(request).await;
         self.audit_log.flushed().await;
+        let outcome = match reply.class {
+            ExitClass::Success => "ok",
+            ExitClass::Failed => "failed",
+            ExitClass::Rejected => "rejected",
+        };
+        self.metrics.count_command(verb, outcome);
         reply
     }
 

@@ -22,6 +22,7 @@ pub mod app;
 pub mod audit_log;
 pub mod command;
 pub mod config;
+mod fuzz;
 pub mod console;
 pub mod metrics;
 pub mod model;

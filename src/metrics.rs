@@ -1,8 +1,10 @@
 //! Counters and histograms for `GET /metrics`, in Prometheus' text format. Plain atomics: a
 //! handful of series, so a metrics crate would add more than it saves.
 
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// A histogram with fixed upper bounds (seconds).
@@ -56,12 +58,17 @@ impl Histogram {
 }
 
 const ACK_BOUNDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0];
+const RUN_BOUNDS: &[f64] = &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0];
 
-/// The serve process's own metrics; the store and the Slack client report theirs when
-/// rendered.
+/// The process's own metrics; the store and the Slack client report theirs when rendered.
 pub struct Metrics {
     pub ack_latency: Histogram,
     pub unauthorized_requests: AtomicU64,
+    /// Commands by (verb, outcome); the verb is `invalid` when the text did not parse.
+    commands: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
+    /// Runs by outcome.
+    runs: Mutex<BTreeMap<&'static str, u64>>,
+    pub run_duration: Histogram,
 }
 
 impl Default for Metrics {
@@ -69,6 +76,9 @@ impl Default for Metrics {
         Self {
             ack_latency: Histogram::new(ACK_BOUNDS),
             unauthorized_requests: AtomicU64::new(0),
+            commands: Mutex::new(BTreeMap::new()),
+            runs: Mutex::new(BTreeMap::new()),
+            run_duration: Histogram::new(RUN_BOUNDS),
         }
     }
 }
@@ -82,7 +92,50 @@ pub fn write_simple(out: &mut String, name: &str, kind: &str, help: &str, value:
 }
 
 impl Metrics {
+    pub fn count_command(&self, verb: &'static str, outcome: &'static str) {
+        *self
+            .commands
+            .lock()
+            .expect("metrics lock poisoned")
+            .entry((verb, outcome))
+            .or_default() += 1;
+    }
+
+    pub fn count_run(&self, outcome: &'static str, duration: Option<Duration>) {
+        *self
+            .runs
+            .lock()
+            .expect("metrics lock poisoned")
+            .entry(outcome)
+            .or_default() += 1;
+        if let Some(duration) = duration {
+            self.run_duration.observe(duration);
+        }
+    }
+
     pub fn render_into(&self, out: &mut String) {
+        let _ = writeln!(
+            out,
+            "# HELP loadtest_commands_total Chat commands by verb and outcome.\n# TYPE loadtest_commands_total counter"
+        );
+        for ((verb, outcome), count) in self.commands.lock().expect("metrics lock poisoned").iter() {
+            let _ = writeln!(
+                out,
+                "loadtest_commands_total{{verb=\"{verb}\",outcome=\"{outcome}\"}} {count}"
+            );
+        }
+        let _ = writeln!(
+            out,
+            "# HELP loadtest_runs_total Finished runs by outcome.\n# TYPE loadtest_runs_total counter"
+        );
+        for (outcome, count) in self.runs.lock().expect("metrics lock poisoned").iter() {
+            let _ = writeln!(out, "loadtest_runs_total{{outcome=\"{outcome}\"}} {count}");
+        }
+        self.run_duration.write(
+            out,
+            "loadtest_run_duration_seconds",
+            "Wall time of finished runs, from the command to the result.",
+        );
         self.ack_latency.write(
             out,
             "loadtest_slack_ack_seconds",

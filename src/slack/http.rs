@@ -118,9 +118,18 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
         &mut out,
         "loadtest_slack_delivery_depth",
         "gauge",
-        "Slack messages waiting to be delivered.",
+        "Slack deliveries queued in this process (progress updates included).",
         state.front.outlet.depth() as u64,
     );
+    if let Ok(depth) = state.app.store.outbox_depth() {
+        write_simple(
+            &mut out,
+            "loadtest_outbox_depth",
+            "gauge",
+            "Messages stored in the outbox and not yet delivered.",
+            depth,
+        );
+    }
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
@@ -168,8 +177,18 @@ fn unauthorized() -> Response {
     (StatusCode::UNAUTHORIZED, "invalid Slack signature\n").into_response()
 }
 
-fn bad_request(what: &str, error: inbound::DecodeError) -> Response {
+/// A signed request we cannot read: 400 with the reason, and an audit line.
+fn bad_request(state: &HttpState, what: &str, error: inbound::DecodeError) -> Response {
     tracing::warn!(%error, what, "undecodable Slack request");
+    state.app.audit_log.record(AuditEntry {
+        at: chrono::Utc::now(),
+        actor: SlackUserId::new("unknown"),
+        channel: ChannelId("-".into()),
+        env: None,
+        command: format!("undecodable {what}"),
+        decision: state.app.masker.mask(&format!("bad request: {error}")).into_owned(),
+        run_id: None,
+    });
     (StatusCode::BAD_REQUEST, format!("{what}: {error}\n")).into_response()
 }
 
@@ -185,7 +204,7 @@ async fn commands(
     let text = String::from_utf8_lossy(&body);
     let command = match inbound::slash_command_from_form(&text) {
         Ok(command) => command,
-        Err(error) => return bad_request("slash command", error),
+        Err(error) => return bad_request(&state, "slash command", error),
     };
     let ack = state.front.slash_command(command).await;
     tracing::debug!(
@@ -215,7 +234,7 @@ async fn interactions(
             StatusCode::OK.into_response()
         }
         Ok(None) => StatusCode::OK.into_response(),
-        Err(error) => bad_request("interaction", error),
+        Err(error) => bad_request(&state, "interaction", error),
     }
 }
 
@@ -236,6 +255,6 @@ async fn events(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
             StatusCode::OK.into_response()
         }
         Ok(EventBody::Ignored) => StatusCode::OK.into_response(),
-        Err(error) => bad_request("event", error),
+        Err(error) => bad_request(&state, "event", error),
     }
 }

@@ -117,7 +117,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     if !recovered.is_empty() {
         tracing::warn!(runs = ?recovered, "reported runs interrupted by the previous process");
     }
-    let metrics = Arc::new(Metrics::default());
+    let metrics = Arc::clone(&app.metrics);
     let front = Arc::new(SlackFront {
         app: Arc::clone(&app),
         outlet: Arc::clone(&outlet),

@@ -417,6 +417,14 @@ fn http_mode_checks_every_signature_and_answers_commands_and_url_verification() 
         metrics.contains("loadtest_http_unauthorized_total 5\n"),
         "{metrics}"
     );
+    for line in [
+        "loadtest_commands_total{verb=\"status\",outcome=\"ok\"} 1\n",
+        "loadtest_commands_total{verb=\"invalid\",outcome=\"rejected\"} 1\n",
+        "loadtest_outbox_depth 0\n",
+        "loadtest_slack_api_calls_total 0\n",
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
 }
 
 const APPROVAL: &str = r#"
