@@ -4,7 +4,10 @@
 //! - idle RSS of `serve`;
 //! - slash-command ack latency under bursts of 200 and 1,000 concurrent signed `status`
 //!   commands (every one answered, none lost or duplicated: each is audited exactly once);
-//! - time from a signed `/loadtest up small` to the run's first `chat.postMessage`.
+//! - time from a signed `/loadtest up small` to the run's first `chat.postMessage`;
+//! - the outbox: 1,000 answers queued across 20 channels during a Slack outage
+//!   (`BENCH_OUTAGE_SECONDS`, default 300), then drained: none lost or duplicated, each
+//!   channel in outbox order, and how long the drain took.
 //!
 //! Prints a table; asserts nothing about time (figures are for the closing note).
 
@@ -17,6 +20,7 @@ use loadtest_bot::store::Store;
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -40,10 +44,15 @@ async fn web_api(State(calls): State<Calls>, uri: Uri, body: Bytes) -> String {
         Instant::now(),
         String::from_utf8_lossy(&body).into_owned(),
     ));
-    format!(
-        r#"{{"ok":true,"channel":"{CHANNEL}","ts":"1700000000.{:06}","message":{{"text":""}}}}"#,
+    let answer = format!(
+        r#"{{"ok":true,"channel":"{CHANNEL}","ts":"1700000000.{:06}","message_ts":"1.1","message":{{"text":""}}}}"#,
         calls.len()
+    );
+    (
+        [(axum::http::header::CONTENT_TYPE, "application/json")],
+        answer,
     )
+        .into_response()
 }
 
 fn write_config(root: &Path, dir: &Path) -> PathBuf {
@@ -79,11 +88,21 @@ fn form(text: &str) -> String {
 
 /// One signed POST over a fresh connection; the status code and the time to the full answer.
 async fn post_command(address: &str, body: &str) -> (u16, Duration) {
+    post_signed(
+        address,
+        "/slack/commands",
+        "application/x-www-form-urlencoded",
+        body,
+    )
+    .await
+}
+
+async fn post_signed(address: &str, path: &str, content_type: &str, body: &str) -> (u16, Duration) {
     let started = Instant::now();
     let timestamp = chrono::Utc::now().timestamp();
     let signature = sign(SECRET, timestamp, body.as_bytes());
     let request = format!(
-        "POST /slack/commands HTTP/1.1\r\nHost: {address}\r\nContent-Type: application/x-www-form-urlencoded\r\nX-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "POST {path} HTTP/1.1\r\nHost: {address}\r\nContent-Type: {content_type}\r\nX-Slack-Request-Timestamp: {timestamp}\r\nX-Slack-Signature: {signature}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let Ok(mut stream) = tokio::net::TcpStream::connect(address).await else {
@@ -289,7 +308,123 @@ fn main() {
     );
     row("  … max", ms(percentile(&to_first_message, 1.0)), "< 1 s");
 
+    outbox_drain(&runtime, &address, &calls, dir.path());
+
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let _ = child.wait();
+}
+
+/// 1,000 answers (refusals of unique texts, so each is recognisable) queued across 20
+/// channels while the Web API answers 500, then the drain once it is back.
+fn outbox_drain(runtime: &tokio::runtime::Runtime, address: &str, calls: &Calls, dir: &Path) {
+    const MESSAGES: usize = 1000;
+    const CHANNELS: usize = 20;
+    let outage = Duration::from_secs(
+        std::env::var("BENCH_OUTAGE_SECONDS")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(300),
+    );
+    let since = calls.lock().unwrap().len();
+    OUTAGE.store(true, Ordering::SeqCst);
+    let outage_started = Instant::now();
+    for n in 0..MESSAGES {
+        let event = format!(
+            r#"{{"type":"event_callback","event":{{"type":"app_mention","user":"U0BENCH","channel":"C0OUT{:02}","text":"<@U0BOT> nope-{n:04}","ts":"1.{n}"}}}}"#,
+            n % CHANNELS
+        );
+        let (status, _) = runtime.block_on(post_signed(
+            address,
+            "/slack/events",
+            "application/json",
+            &event,
+        ));
+        assert_eq!(status, 200);
+    }
+    let store = Store::open_in_dir(&dir.join("state")).unwrap();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    while store.outbox_depth().unwrap() < MESSAGES as u64 {
+        assert!(
+            Instant::now() < deadline,
+            "answers did not reach the outbox"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The outbox's order, per channel, before anything is delivered.
+    let mut expected: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    for row in store.pending_messages(None, 10 * MESSAGES).unwrap() {
+        let text = row.payload["text"].as_str().unwrap_or_default();
+        if let Some(word) = text.split_whitespace().find(|w| w.contains("nope-")) {
+            let id = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+            expected
+                .entry(row.channel.0.clone())
+                .or_default()
+                .push(id.to_string());
+        }
+    }
+    let queued: usize = expected.values().map(Vec::len).sum();
+    std::thread::sleep(outage.saturating_sub(outage_started.elapsed()));
+    OUTAGE.store(false, Ordering::SeqCst);
+    let back = Instant::now();
+    let drained = loop {
+        let received = calls.lock().unwrap()[since..]
+            .iter()
+            .filter(|(method, _, _)| method == "chat.postEphemeral")
+            .count();
+        if received >= MESSAGES {
+            break back.elapsed();
+        }
+        assert!(
+            back.elapsed() < Duration::from_secs(900),
+            "only {received} of {MESSAGES} delivered"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let mut delivered: std::collections::BTreeMap<String, Vec<String>> = Default::default();
+    let mut total = 0;
+    for (method, _, body) in &calls.lock().unwrap()[since..] {
+        if method != "chat.postEphemeral" {
+            continue;
+        }
+        total += 1;
+        let json: serde_json::Value = serde_json::from_str(body).unwrap();
+        let text = json["text"].as_str().unwrap_or_default();
+        if let Some(word) = text.split_whitespace().find(|w| w.contains("nope-")) {
+            let id = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
+            delivered
+                .entry(json["channel"].as_str().unwrap_or_default().to_string())
+                .or_default()
+                .push(id.to_string());
+        }
+    }
+    let unique: std::collections::BTreeSet<&String> = delivered.values().flatten().collect();
+    row(
+        &format!(
+            "outbox: answers queued during a {}s outage",
+            outage.as_secs()
+        ),
+        format!("{queued}"),
+        "1000",
+    );
+    row(
+        "  … delivered after it (unique, duplicates)",
+        format!("{} / {}", unique.len(), total - unique.len()),
+        "1000 / 0",
+    );
+    row(
+        "  … every channel in outbox order",
+        (delivered == expected).to_string(),
+        "true",
+    );
+    row(
+        "  … drain time, 20 channels at Slack's 1 msg/s",
+        format!("{:.1} s", drained.as_secs_f64()),
+        "",
+    );
+    row(
+        "  … outbox depth afterwards",
+        store.outbox_depth().unwrap().to_string(),
+        "0",
+    );
 }

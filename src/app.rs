@@ -170,10 +170,20 @@ impl App {
         for run in interrupted {
             ids.push(run.id);
             let mut view = crate::run::finished_view_from_record(&run);
-            view.note = Some(match run.interrupted_from {
+            let mut note: String = match run.interrupted_from {
                 Some(RunOutcome::Queued) => "the bot stopped before this queued run started; it was dropped, not run".into(),
                 _ => "the bot stopped while this run was going; check `status` before running it again".into(),
-            });
+            };
+            if let Some(lock) = self
+                .workspace(&run.env)
+                .and_then(|ws| ws.leftover_local_lock())
+            {
+                note.push_str(&format!(
+                    ". Terraform's state lock {} ({} by {} since {}) is still held: once no terraform process of that run is left, an admin can release it with `unlock {}`",
+                    lock.id, lock.operation, lock.who, lock.created, lock.id
+                ));
+            }
+            view.note = Some(self.masker.mask(&note).into_owned());
             let message = self.message(self.renderer.finished(RunOutcome::Interrupted, &view));
             self.outlet.post(&run.channel, &message);
         }

@@ -43,11 +43,59 @@ fn cases() -> usize {
 }
 
 const WORDS: &[&str] = &[
-    "up", "down", "off", "plan", "status", "history", "extend", "hold", "schedule", "cancel",
-    "approve", "reject", "unlock", "sizes", "help", "small", "medium", "large", "for", "3h",
-    "90m", "1h30m", "0s", "999999h", "env=lt1", "env=", "env=../etc", "#12", "12", "-1",
-    "/loadtest", "-var", "-chdir=/", ";", "&&", "$(id)", "`id`", "|", ">", "'", "\"", "\\",
-    "\u{202e}", "\u{200b}", "ｕｐ", "uр", "\u{0}", "\t", "\n", "🙂", "off", "large", "x",
+    "up",
+    "down",
+    "off",
+    "plan",
+    "status",
+    "history",
+    "extend",
+    "hold",
+    "schedule",
+    "cancel",
+    "approve",
+    "reject",
+    "unlock",
+    "sizes",
+    "help",
+    "small",
+    "medium",
+    "large",
+    "for",
+    "3h",
+    "90m",
+    "1h30m",
+    "0s",
+    "999999h",
+    "env=lt1",
+    "env=",
+    "env=../etc",
+    "#12",
+    "12",
+    "-1",
+    "/loadtest",
+    "-var",
+    "-chdir=/",
+    ";",
+    "&&",
+    "$(id)",
+    "`id`",
+    "|",
+    ">",
+    "'",
+    "\"",
+    "\\",
+    "\u{202e}",
+    "\u{200b}",
+    "ｕｐ",
+    "uр",
+    "\u{0}",
+    "\t",
+    "\n",
+    "🙂",
+    "off",
+    "large",
+    "x",
 ];
 
 /// A chat text: words of the command language mixed with hostile pieces and random bytes.
@@ -147,19 +195,28 @@ fn the_slack_decoders_never_panic_and_only_accept_slack_shaped_ids() {
         "type": "app_mention", "user": "U0ALICE", "channel": "C0LT1", "text": "<@U0BOT> status"}})
     .to_string();
     let id_shaped = |id: &str| {
-        id.len() >= 2 && id.chars().all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+        id.len() >= 2
+            && id
+                .chars()
+                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
     };
     for _ in 0..cases() {
         let raw: Vec<u8> = (0..rng.below(64)).map(|_| rng.next() as u8).collect();
         let raw_text = String::from_utf8_lossy(&raw).into_owned();
         for body in [mutate(&mut rng, &slash), raw_text.clone()] {
             if let Ok(command) = inbound::slash_command_from_form(&body) {
-                assert!(id_shaped(&command.user) && id_shaped(&command.channel), "{body:?}");
+                assert!(
+                    id_shaped(&command.user) && id_shaped(&command.channel),
+                    "{body:?}"
+                );
             }
         }
         for body in [mutate(&mut rng, &click_form), raw_text.clone()] {
             if let Ok(Some(click)) = inbound::button_click_from_form(&body) {
-                assert!(id_shaped(&click.user) && id_shaped(&click.channel), "{body:?}");
+                assert!(
+                    id_shaped(&click.user) && id_shaped(&click.channel),
+                    "{body:?}"
+                );
             }
         }
         let mutated_click = mutate(&mut rng, &click);
@@ -167,8 +224,7 @@ fn the_slack_decoders_never_panic_and_only_accept_slack_shaped_ids() {
             let _ = inbound::button_click(&value);
         }
         for body in [mutate(&mut rng, &event), raw_text] {
-            if let Ok(inbound::EventBody::Mention(mention)) = inbound::event_body(body.as_bytes())
-            {
+            if let Ok(inbound::EventBody::Mention(mention)) = inbound::event_body(body.as_bytes()) {
                 assert!(id_shaped(&mention.user), "{body:?}");
             }
         }

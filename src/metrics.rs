@@ -58,7 +58,9 @@ impl Histogram {
 }
 
 const ACK_BOUNDS: &[f64] = &[0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 3.0];
-const RUN_BOUNDS: &[f64] = &[10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0];
+const RUN_BOUNDS: &[f64] = &[
+    10.0, 30.0, 60.0, 120.0, 300.0, 600.0, 1200.0, 1800.0, 3600.0,
+];
 
 /// The process's own metrics; the store and the Slack client report theirs when rendered.
 pub struct Metrics {
@@ -118,7 +120,8 @@ impl Metrics {
             out,
             "# HELP loadtest_commands_total Chat commands by verb and outcome.\n# TYPE loadtest_commands_total counter"
         );
-        for ((verb, outcome), count) in self.commands.lock().expect("metrics lock poisoned").iter() {
+        for ((verb, outcome), count) in self.commands.lock().expect("metrics lock poisoned").iter()
+        {
             let _ = writeln!(
                 out,
                 "loadtest_commands_total{{verb=\"{verb}\",outcome=\"{outcome}\"}} {count}"

@@ -162,6 +162,19 @@ impl SlackFront {
         let (text, decided_run) = match self.command_of(&click) {
             Ok(found) => found,
             Err(answer) => {
+                self.app.audit_log.record(crate::store::AuditEntry {
+                    at: chrono::Utc::now(),
+                    actor: user.clone(),
+                    channel: channel.clone(),
+                    env: None,
+                    command: self
+                        .app
+                        .masker
+                        .mask(&format!("button {} {:?}", click.action_id, click.value))
+                        .into_owned(),
+                    decision: format!("bad input: {answer}"),
+                    run_id: None,
+                });
                 self.outlet
                     .post_ephemeral(&channel, &user, &self.app.notice(&answer));
                 return;

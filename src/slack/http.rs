@@ -186,7 +186,11 @@ fn bad_request(state: &HttpState, what: &str, error: inbound::DecodeError) -> Re
         channel: ChannelId("-".into()),
         env: None,
         command: format!("undecodable {what}"),
-        decision: state.app.masker.mask(&format!("bad request: {error}")).into_owned(),
+        decision: state
+            .app
+            .masker
+            .mask(&format!("bad request: {error}"))
+            .into_owned(),
         run_id: None,
     });
     (StatusCode::BAD_REQUEST, format!("{what}: {error}\n")).into_response()

@@ -50,6 +50,29 @@ impl Workspace {
         self.work_dir.join("terraform.tfstate")
     }
 
+    /// The lock a local-backend Terraform left on this workspace's state (it writes
+    /// `.terraform.tfstate.lock.info` next to the state while it holds the lock), if any.
+    /// Remote backends keep their locks remotely; there a leftover lock shows at the next plan.
+    pub fn leftover_local_lock(&self) -> Option<crate::terraform::events::StateLock> {
+        let text =
+            std::fs::read_to_string(self.work_dir.join(".terraform.tfstate.lock.info")).ok()?;
+        let info: serde_json::Value = serde_json::from_str(&text).ok()?;
+        let field = |name: &str| {
+            info.get(name)
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_string()
+        };
+        let id = field("ID");
+        (!id.is_empty()).then(|| crate::terraform::events::StateLock {
+            id,
+            path: field("Path"),
+            who: field("Who"),
+            operation: field("Operation"),
+            created: field("Created"),
+        })
+    }
+
     fn init_stamp_path(&self) -> PathBuf {
         self.data_dir().join("loadtest-init.sha256")
     }

@@ -200,3 +200,37 @@ fn serve_without_slack_credentials_says_which_are_missing_and_exits_2() {
     assert!(stderr.contains("SLACK_SIGNING_SECRET"), "{stderr}");
     assert!(!bot.terraform_was_called());
 }
+
+#[test]
+fn an_unusable_state_directory_is_a_clear_error_at_start() {
+    let bot = BotFixture::with_recording_terraform();
+    let config = bot.config_path().display().to_string();
+    let a_file = bot.dir.path().join("not-a-dir");
+    std::fs::write(&a_file, "x").unwrap();
+    for (state_dir, why) in [
+        // Read-only even for root: nothing can be created under /proc.
+        ("/proc/loadtest-state".to_string(), "read-only"),
+        (a_file.display().to_string(), "a file"),
+    ] {
+        for args in [vec!["exec", "--", "status"], vec!["serve"]] {
+            let mut full = vec!["--config", config.as_str()];
+            full.extend(args.iter().copied());
+            let output = bot
+                .command(&full)
+                .env("LOADTEST_STATE_DIR", &state_dir)
+                .env("SLACK_BOT_TOKEN", "xoxb-test")
+                .env("SLACK_SIGNING_SECRET", "secret")
+                .env("LOADTEST_LISTEN", "127.0.0.1:0")
+                .output()
+                .unwrap();
+            let stderr = String::from_utf8_lossy(&output.stderr);
+            assert_eq!(output.status.code(), Some(2), "{why} {args:?}: {stderr}");
+            assert!(
+                stderr.contains("state directory"),
+                "{why} {args:?}: {stderr}"
+            );
+            assert!(stderr.contains(&state_dir), "{why} {args:?}: {stderr}");
+        }
+    }
+    assert!(!bot.terraform_was_called());
+}

@@ -924,3 +924,530 @@ fn sigterm_interrupts_an_apply_that_outlasts_the_grace_period_and_records_it() {
         m.text.starts_with("[local] up small: cancelled")
     });
 }
+
+/// The hostile corpus: texts a slash command may carry.
+fn hostile_texts() -> Vec<String> {
+    let mut texts: Vec<String> = Vec::new();
+    let metachars = [
+        ";", "&&", "||", "|", "&", "$(id)", "`id`", ">", "<", "$IFS", "\\", "'", "\"", "#", "*",
+        "~", "{a,b}", "!!", "%0a", "\n",
+    ];
+    for m in metachars {
+        texts.push(format!("up small{m} rm -rf /"));
+        texts.push(format!("status {m}"));
+    }
+    for injection in [
+        "up -var=slave_count=500",
+        "up small -var slave_count=500",
+        "up small -chdir=/",
+        "plan -chdir=/tmp large",
+        "up -var-file=/etc/passwd",
+        "up small --auto-approve",
+        "up small -target=aws_instance.master",
+        "up small -lock=false",
+        "up small -replace=aws_instance.master",
+        "down -destroy",
+        "off -auto-approve",
+        "apply",
+        "terraform destroy",
+        "destroy",
+        "up small env=local -var x=1",
+    ] {
+        texts.push(injection.to_string());
+    }
+    for traversal in [
+        "up ../small",
+        "up ../../etc/passwd",
+        "up small env=../local",
+        "up small env=local/../other",
+        "up /etc/passwd",
+        "plan ..",
+        "up small env=%2e%2e",
+        "up .small",
+        "up small/",
+        "up small env=/",
+        "up small env=local%00",
+        "up sizes.toml",
+        "up ../commands/sizes",
+        "plan ../../terraform/envs/aws",
+        "up small env=..",
+    ] {
+        texts.push(traversal.to_string());
+    }
+    for lookalike in [
+        "uр small",
+        "up ѕmall",
+        "ｕｐ small",
+        "up small env=ⅼocal",
+        "up ＳＭＡＬＬ",
+        "up small\u{200b}",
+        "\u{202e}up small",
+        "up smal\u{301}l",
+        "up small\u{feff}",
+        "up ꜱmall",
+        "dοwn",
+        "οff",
+    ] {
+        texts.push(lookalike.to_string());
+    }
+    texts.push(format!("up {}", "a".repeat(100_000)));
+    texts.push(format!("status {}", "x".repeat(100_000)));
+    texts.push("up small ".repeat(12_000));
+    for control in [
+        "up small\u{7}",
+        "\u{1b}[31mup small",
+        "up\tsmall\u{0}",
+        "\r\nup small",
+        "up small\u{7f}",
+        "up\u{8}\u{8}off",
+        "up small\u{85}",
+        "up small\u{2028}",
+    ] {
+        texts.push(control.to_string());
+    }
+    for bad in [
+        "up small for 999h",
+        "up small for -1h",
+        "up small for 0s",
+        "extend forever",
+        "hold 1e9h",
+        "up small for 3hours and 2",
+        "up small for 25h",
+        "hold 99999999999999999999h",
+        "up",
+        "up small large",
+        "history -1",
+        "history 99999999999999999999",
+        "approve ../1",
+        "approve 1;2",
+        "reject -1",
+        "unlock ../../lock",
+        "rm -rf /",
+        "sudo up small",
+        "status env=nowhere",
+        "up huge",
+    ] {
+        texts.push(bad.to_string());
+    }
+    texts
+}
+
+#[test]
+fn a_hostile_corpus_is_answered_audited_and_never_starts_terraform() {
+    let fake = FakeSlack::start();
+    let bot = BotFixture::with_recording_terraform_and_access();
+    let text = std::fs::read_to_string(bot.config_path()).unwrap().replace(
+        "default = true\n",
+        &format!("default = true\nchannels = [\"{CHANNEL}\"]\n"),
+    );
+    std::fs::write(bot.config_path(), text).unwrap();
+    let serve = Serve::start(&bot, &fake, Mode::Http, &[]);
+    let commands_url = format!("{}/slack/commands", serve.base_url);
+    let mut requests = 0usize;
+    let mut answered = |status: u16, body: &str, what: &str| {
+        requests += 1;
+        assert!(
+            matches!(status, 200 | 400 | 401),
+            "{what}: status {status}: {body}"
+        );
+        assert!(
+            !body.trim().is_empty() || status == 200,
+            "{what}: no answer"
+        );
+    };
+
+    // Hostile texts from a real operator in the bound channel: refused, to them only.
+    let texts = hostile_texts();
+    for text in &texts {
+        let (status, body) = post_signed(
+            &serve,
+            "/slack/commands",
+            &slash_command_form("U0OPERATOR", CHANNEL, text),
+        );
+        answered(status, &body, text);
+        assert_eq!(status, 200, "{text:?}");
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(answer["response_type"], "ephemeral", "{text:?} → {answer}");
+        assert!(!answer["text"].as_str().unwrap_or_default().is_empty());
+    }
+    // Valid commands from the wrong people or the wrong places.
+    let misplaced = [
+        ("U0VIEWER", CHANNEL, "up small"),
+        ("U0VIEWER", CHANNEL, "down"),
+        ("U0NOBODY", CHANNEL, "down"),
+        ("U0OPERATOR", CHANNEL, "off"),
+        ("U0OPERATOR", CHANNEL, "unlock 1234-abcd"),
+        ("W0STRANGER", CHANNEL, "up small"),
+        ("U0OPERATOR", "C0OTHER", "up small"),
+        ("U0OPERATOR", "D0DIRECT", "down"),
+        ("U0OPERATOR", "G0PRIVATE", "up small"),
+        ("U0ADMIN", "C0OTHER", "off"),
+        ("U0OPERATOR", "C0OTHER", "status"),
+    ];
+    for (user, channel, text) in misplaced {
+        let (status, body) = post_signed(
+            &serve,
+            "/slack/commands",
+            &slash_command_form(user, channel, text),
+        );
+        answered(status, &body, text);
+        let answer: Value = serde_json::from_str(&body).unwrap();
+        assert_eq!(
+            answer["response_type"], "ephemeral",
+            "{user} {channel} {text}: {answer}"
+        );
+    }
+    // Forged or malformed ids inside correctly signed bodies: 400 with the reason.
+    for user in [
+        "U0ADMIN;",
+        "../U0ADMIN",
+        "",
+        "u0admin",
+        "U0ADMIN\n",
+        "S0GROUP",
+        "U0AD MIN",
+        "U",
+    ] {
+        let (status, body) = post_signed(
+            &serve,
+            "/slack/commands",
+            &slash_command_form(user, CHANNEL, "down"),
+        );
+        answered(status, &body, user);
+        assert_eq!(status, 400, "user {user:?}: {body}");
+    }
+    for channel in ["C0LT1/../x", "#general", "c0lower"] {
+        let (status, body) = post_signed(
+            &serve,
+            "/slack/commands",
+            &slash_command_form("U0OPERATOR", channel, "down"),
+        );
+        answered(status, &body, channel);
+        assert_eq!(status, 400, "channel {channel:?}: {body}");
+    }
+    // Signatures: forged, stale, replayed from long ago, for another body, absent, malformed.
+    let body = slash_command_form("U0ADMIN", CHANNEL, "off");
+    let now = chrono::Utc::now().timestamp();
+    let old = now - 10 * 60;
+    let replayed = signed_headers(old, &body, SECRET);
+    let wire_cases: Vec<(&str, Vec<(&str, String)>, String)> = vec![
+        ("forged", signed_headers(now, &body, "guess"), body.clone()),
+        (
+            "stale",
+            signed_headers(now - 301, &body, SECRET),
+            body.clone(),
+        ),
+        ("replayed", replayed.clone(), body.clone()),
+        ("replayed again", replayed, body.clone()),
+        (
+            "future",
+            signed_headers(now + 600, &body, SECRET),
+            body.clone(),
+        ),
+        (
+            "other body",
+            signed_headers(
+                now,
+                &slash_command_form("U0ADMIN", CHANNEL, "status"),
+                SECRET,
+            ),
+            body.clone(),
+        ),
+        ("missing", Vec::new(), body.clone()),
+        (
+            "v1 scheme",
+            vec![
+                ("X-Slack-Request-Timestamp", now.to_string()),
+                ("X-Slack-Signature", "v1=00".to_string()),
+            ],
+            body.clone(),
+        ),
+        (
+            "text timestamp",
+            vec![
+                ("X-Slack-Request-Timestamp", "yesterday".to_string()),
+                (
+                    "X-Slack-Signature",
+                    slack_signature(SECRET, "yesterday", &body),
+                ),
+            ],
+            body.clone(),
+        ),
+        (
+            "truncated signature",
+            vec![
+                ("X-Slack-Request-Timestamp", now.to_string()),
+                (
+                    "X-Slack-Signature",
+                    slack_signature(SECRET, &now.to_string(), &body)[..20].to_string(),
+                ),
+            ],
+            body.clone(),
+        ),
+    ];
+    for (what, headers, body) in &wire_cases {
+        let (status, answer) = post_form(&commands_url, headers, body);
+        answered(status, &answer, what);
+        assert_eq!(status, 401, "{what}");
+    }
+    for path in ["/slack/interactions", "/slack/events"] {
+        let (status, answer) = post_form(
+            &format!("{}{path}", serve.base_url),
+            &signed_headers(now, "payload=%7B%7D", "guess"),
+            "payload=%7B%7D",
+        );
+        answered(status, &answer, path);
+        assert_eq!(status, 401, "{path}");
+    }
+    // Hostile buttons and mentions (answered later, privately or in the channel).
+    let buttons = [
+        ("approve", "../1"),
+        ("approve", "1; rm -rf /"),
+        ("rm_rf", "1"),
+        ("keep_hold", "local env=other"),
+        ("scale_down", "../../local"),
+        ("reject", "99999999999999999999"),
+    ];
+    for (action, value) in buttons {
+        let payload = fake.block_action("U0OPERATOR", CHANNEL, "1700000000.000001", action, value);
+        let (status, answer) =
+            post_signed(&serve, "/slack/interactions", &interaction_form(&payload));
+        answered(status, &answer, action);
+        assert_eq!(status, 200);
+    }
+    let mentions = [
+        "<@U0FAKEBOT> up small; rm -rf /",
+        "<@U0FAKEBOT> up -chdir=/",
+        "<@U0FAKEBOT> up ../small",
+        "<@U0FAKEBOT> \u{202e}off",
+        "<@U0FAKEBOT> destroy",
+    ];
+    for text in mentions {
+        let payload = app_mention_payload("U0OPERATOR", CHANNEL, text);
+        let (status, answer) = post_signed(&serve, "/slack/events", &payload.to_string());
+        answered(status, &answer, text);
+        assert_eq!(status, 200);
+    }
+    let deferred = buttons.len() + mentions.len();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while fake.ephemerals().len() < deferred {
+        assert!(
+            Instant::now() < deadline,
+            "{} of {deferred} deferred answers: {:?}",
+            fake.ephemerals().len(),
+            fake.ephemerals()
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+
+    assert!(requests >= 150, "only {requests} hostile requests");
+    assert!(!bot.terraform_was_called(), "{}", bot.terraform_calls());
+    let store = bot.store();
+    assert!(
+        store.recent_runs(None, 10).unwrap().is_empty(),
+        "no run was created"
+    );
+    let audited = bot.audit_decisions();
+    assert_eq!(
+        audited.len(),
+        requests,
+        "every request audited once: {audited:#?}"
+    );
+    assert!(
+        audited.iter().all(|d| !d.starts_with("allowed")),
+        "nothing was allowed: {audited:#?}"
+    );
+}
+
+/// Pids of processes whose command line mentions `needle` (the fake Terraform of one test).
+fn pids_mentioning(needle: &str) -> Vec<i32> {
+    let mut pids = Vec::new();
+    for entry in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<i32>() else {
+            continue;
+        };
+        let cmdline = std::fs::read(entry.path().join("cmdline")).unwrap_or_default();
+        if String::from_utf8_lossy(&cmdline).contains(needle) {
+            pids.push(pid);
+        }
+    }
+    pids
+}
+
+fn wait_for_apply_to_start(bot: &BotFixture) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while applies(bot) == 0 {
+        assert!(Instant::now() < deadline, "the apply never started");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(500));
+}
+
+#[test]
+fn a_bot_killed_mid_apply_reports_the_run_interrupted_with_the_lock_and_applies_nothing_again() {
+    use loadtest_bot::model::{RunId, RunOutcome};
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    let slow = [("FAKE_TF_APPLY_SECONDS", "20".to_string())];
+    let mut serve = Serve::start(&bot, &fake, Mode::Http, &slow);
+    let (status, _) = post_signed(
+        &serve,
+        "/slack/commands",
+        &slash_command_form("U0ALICE", CHANNEL, "up small"),
+    );
+    assert_eq!(status, 200);
+    wait_for_apply_to_start(&bot);
+    // SIGKILL: no chance to record anything. Terraform (here the fake) is left holding the
+    // state lock, which a local backend keeps in this file, in Terraform's own format.
+    serve.child.kill().unwrap();
+    serve.child.wait().unwrap();
+    let lock_file = bot
+        .state_dir()
+        .join("envs/local/.terraform.tfstate.lock.info");
+    std::fs::write(
+        &lock_file,
+        r#"{"ID":"0e6a1b2c-3d4e-5f60-7182-93a4b5c6d7e8","Operation":"OperationTypeApply","Info":"","Who":"bot@host","Version":"1.0.3","Created":"2026-11-26T10:00:00Z","Path":"terraform.tfstate"}"#,
+    )
+    .unwrap();
+    let store = bot.store();
+    assert_eq!(
+        store.get_run(RunId(1)).unwrap().unwrap().outcome,
+        RunOutcome::Running
+    );
+    // The orphaned apply is killed too, as an operator would before unlocking.
+    for pid in pids_mentioning(&bot.dir.path().display().to_string()) {
+        // SAFETY: signalling a process of this test's own fake Terraform.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+
+    let _serve = Serve::start(&bot, &fake, Mode::Http, &slow);
+    let reported = fake.wait_for_message("the interrupted run", Duration::from_secs(20), |m| {
+        m.text.starts_with("[local] up small: interrupted")
+    });
+    let text = block_text(&reported);
+    assert!(
+        text.contains("unlock 0e6a1b2c-3d4e-5f60-7182-93a4b5c6d7e8"),
+        "{text}"
+    );
+    assert_eq!(
+        store.get_run(RunId(1)).unwrap().unwrap().outcome,
+        RunOutcome::Interrupted
+    );
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(applies(&bot), 1, "nothing applied again after the restart");
+}
+
+#[test]
+fn terraform_killed_from_outside_is_reported_failed_with_its_output() {
+    use loadtest_bot::model::{RunId, RunOutcome};
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    let serve = Serve::start(
+        &bot,
+        &fake,
+        Mode::Http,
+        &[("FAKE_TF_APPLY_SECONDS", "30".to_string())],
+    );
+    let (status, _) = post_signed(
+        &serve,
+        "/slack/commands",
+        &slash_command_form("U0ALICE", CHANNEL, "up small"),
+    );
+    assert_eq!(status, 200);
+    wait_for_apply_to_start(&bot);
+    let victims = pids_mentioning("plan.tfplan");
+    let ours: Vec<i32> = victims
+        .into_iter()
+        .filter(|pid| {
+            let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+            String::from_utf8_lossy(&cmdline).contains(&bot.dir.path().display().to_string())
+        })
+        .collect();
+    assert!(!ours.is_empty(), "found the apply to kill");
+    for pid in ours {
+        // SAFETY: signalling this test's own fake Terraform.
+        unsafe { libc::kill(pid, libc::SIGKILL) };
+    }
+    let failed = fake.wait_for_message("the failed run", Duration::from_secs(30), |m| {
+        m.text.starts_with("[local] up small: failed")
+    });
+    assert_eq!(
+        bot.store().get_run(RunId(1)).unwrap().unwrap().outcome,
+        RunOutcome::Failed
+    );
+    let text = block_text(&failed);
+    assert!(
+        text.to_lowercase().contains("signal") || text.contains("killed"),
+        "{text}"
+    );
+    // Its output so far, in the thread.
+    fake.wait_for_call("the log upload", Duration::from_secs(20), |c| {
+        c.method == "files.completeUploadExternal" && c.status == 200
+    });
+    let log = String::from_utf8_lossy(&fake.uploads()[0].1).into_owned();
+    assert!(log.contains("Still modifying"), "{log}");
+}
+
+#[test]
+fn commands_racing_for_one_environment_from_slack_and_exec_apply_one_at_a_time() {
+    let fake = FakeSlack::start();
+    let bot = bound_fixture();
+    let serve = Serve::start(
+        &bot,
+        &fake,
+        Mode::Http,
+        &[("FAKE_TF_APPLY_SECONDS", "1".to_string())],
+    );
+    let config = bot.config_path().display().to_string();
+    let start = std::sync::Arc::new(std::sync::Barrier::new(3));
+    std::thread::scope(|scope| {
+        for text in ["up small", "up medium"] {
+            let start = std::sync::Arc::clone(&start);
+            let serve = &serve;
+            scope.spawn(move || {
+                start.wait();
+                let (status, body) = post_signed(
+                    serve,
+                    "/slack/commands",
+                    &slash_command_form("U0ALICE", CHANNEL, text),
+                );
+                assert_eq!(status, 200, "{body}");
+            });
+        }
+        let start = std::sync::Arc::clone(&start);
+        let bot = &bot;
+        let config = &config;
+        scope.spawn(move || {
+            let mut command = bot.command(&["--config", config, "exec", "--", "up", "large"]);
+            command.env("FAKE_TF_CALLS", bot.dir.path().join("calls"));
+            command.env("FAKE_TF_APPLY_SECONDS", "1");
+            start.wait();
+            let output = command.output().unwrap();
+            assert_eq!(
+                output.status.code(),
+                Some(0),
+                "{}",
+                String::from_utf8_lossy(&output.stderr)
+            );
+        });
+    });
+    fake.wait_for_message("both Slack runs", Duration::from_secs(60), |m| {
+        m.text.starts_with("[local] up medium: succeeded")
+    });
+    fake.wait_for_message("both Slack runs", Duration::from_secs(60), |m| {
+        m.text.starts_with("[local] up small: succeeded")
+    });
+    let calls = std::fs::read_to_string(bot.dir.path().join("calls")).unwrap();
+    let mut applying = false;
+    let mut finished = 0;
+    for line in calls.lines() {
+        if line.starts_with("apply") {
+            assert!(!applying, "two applies overlapped:\n{calls}");
+            applying = true;
+        } else if line == "finished apply" {
+            applying = false;
+            finished += 1;
+        }
+    }
+    assert_eq!(finished, 3, "{calls}");
+}
