@@ -31,7 +31,14 @@ const CHANNEL: &str = "C0BENCH";
 /// What the bot sent to the Web API: method, when, body.
 type Calls = Arc<Mutex<Vec<(String, Instant, String)>>>;
 
-async fn web_api(State(calls): State<Calls>, uri: Uri, body: Bytes) -> String {
+/// While set, the Web API answers 500 to everything (an outage).
+static OUTAGE: AtomicBool = AtomicBool::new(false);
+
+async fn web_api(State(calls): State<Calls>, uri: Uri, body: Bytes) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    if OUTAGE.load(Ordering::SeqCst) {
+        return (axum::http::StatusCode::INTERNAL_SERVER_ERROR, "outage").into_response();
+    }
     let method = uri
         .path()
         .rsplit('/')

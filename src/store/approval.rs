@@ -4,6 +4,7 @@
 //! policy module's question, not this one's.
 
 use super::runs::{run_from_row, select_run, RunRecord, RUN_COLUMNS};
+use super::CachedStatements as _;
 use super::{millis, Store, StoreError};
 use crate::model::{RunId, RunOutcome, SlackUserId};
 use chrono::{DateTime, Utc};
@@ -45,7 +46,7 @@ impl Store {
     /// The plan is saved and needs a decision: the run waits until `expires_at`.
     pub fn await_approval(&self, id: RunId, expires_at: DateTime<Utc>) -> Result<(), StoreError> {
         self.write(|tx| {
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE runs SET outcome = 'awaiting_approval', approval_expires_at = ?2 \
                  WHERE id = ?1",
                 params![id.0, millis(expires_at)],
@@ -84,7 +85,7 @@ impl Store {
     /// [`APPROVAL_EXPIRED`]; returns those runs, oldest first.
     pub fn expire_approvals(&self, now: DateTime<Utc>) -> Result<Vec<RunId>, StoreError> {
         self.write(|tx| {
-            let mut statement = tx.prepare(
+            let mut statement = tx.prepare_cached(
                 "UPDATE runs SET outcome = 'cancelled', finished_at = ?1, error = ?2 \
                  WHERE outcome = 'awaiting_approval' AND approval_expires_at <= ?1 \
                  RETURNING id",

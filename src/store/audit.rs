@@ -2,6 +2,7 @@
 //! (SPEC §9). Append-only. The caller masks the command text before it gets here; this file
 //! stores what it is given and never edits or deletes a row.
 
+use super::CachedStatements as _;
 use super::{limit_param, millis, time_column, Store, StoreError};
 use crate::model::{ChannelId, EnvName, RunId, SlackUserId};
 use chrono::{DateTime, Utc};
@@ -48,7 +49,7 @@ impl Store {
     /// Appends one entry; returns its sequence number.
     pub fn audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO audit (at, actor, channel, env, command, decision, run_id) \
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
                 params![
@@ -91,7 +92,7 @@ impl Store {
     /// The newest `limit` entries, newest first.
     pub fn recent_audit(&self, limit: usize) -> Result<Vec<AuditRecord>, StoreError> {
         self.read(|tx| {
-            let mut statement = tx.prepare(
+            let mut statement = tx.prepare_cached(
                 "SELECT id, at, actor, channel, env, command, decision, run_id FROM audit \
                  ORDER BY id DESC LIMIT ?1",
             )?;

@@ -2,6 +2,7 @@
 //! environment, so a restart (or a second process) never fires the same occurrence twice
 //! (SPEC §10). Computing occurrences from cron is the schedule module's job, not this one's.
 
+use super::CachedStatements as _;
 use super::{millis, optional_time_column, Store, StoreError};
 use crate::model::EnvName;
 use chrono::{DateTime, Utc};
@@ -19,7 +20,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<bool, StoreError> {
         self.write(|tx| {
-            let inserted = tx.execute(
+            let inserted = tx.execute_cached(
                 "INSERT OR IGNORE INTO schedule_fires (name, env, occurrence, fired_at) \
                  VALUES (?1, ?2, ?3, ?4)",
                 params![name, env.as_str(), millis(occurrence), millis(now)],
@@ -36,7 +37,7 @@ impl Store {
         env: &EnvName,
     ) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.read(|tx| {
-            tx.query_row(
+            tx.query_row_cached(
                 "SELECT MAX(occurrence) AS occurrence FROM schedule_fires \
                  WHERE name = ?1 AND env = ?2",
                 params![name, env.as_str()],
@@ -50,7 +51,7 @@ impl Store {
     /// When a scheduler last planned (any process): a restarted bot catches up from here.
     pub fn scheduler_last_tick(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
         self.read(|tx| {
-            tx.query_row(
+            tx.query_row_cached(
                 "SELECT MAX(value) AS value FROM scheduler_state WHERE key = 'last_tick'",
                 [],
                 |row| optional_time_column(row, "value"),
@@ -60,7 +61,7 @@ impl Store {
 
     pub fn set_scheduler_last_tick(&self, at: DateTime<Utc>) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO scheduler_state (key, value) VALUES ('last_tick', ?1) \
                  ON CONFLICT (key) DO UPDATE SET value = MAX(value, excluded.value)",
                 params![millis(at)],

@@ -3,6 +3,7 @@
 //! `leases`, `holds` and `env_state` tables; the limits themselves (`max_lease`) come from
 //! the caller, which owns the configuration.
 
+use super::CachedStatements as _;
 use super::{millis, time_column, Store, StoreError};
 use crate::model::{EnvName, SizeName, SlackUserId};
 use chrono::{DateTime, TimeDelta, Utc};
@@ -72,7 +73,7 @@ impl Store {
     /// Creates or replaces the lease of `lease.env`.
     pub fn set_lease(&self, lease: &Lease) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT OR REPLACE INTO leases (env, size, expires_at, set_by, set_at) \
                  VALUES (?1, ?2, ?3, ?4, ?5)",
                 params![
@@ -91,7 +92,7 @@ impl Store {
     /// to act on).
     pub fn get_lease(&self, env: &EnvName) -> Result<Option<Lease>, StoreError> {
         self.read(|tx| {
-            tx.query_row(
+            tx.query_row_cached(
                 &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE env = ?1"),
                 [env.as_str()],
                 lease_from_row,
@@ -103,7 +104,7 @@ impl Store {
     /// Every lease, soonest end first.
     pub fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         self.read(|tx| {
-            let mut statement = tx.prepare(&format!(
+            let mut statement = tx.prepare_cached(&format!(
                 "SELECT {LEASE_COLUMNS} FROM leases ORDER BY expires_at, env"
             ))?;
             let rows = statement.query_map([], lease_from_row)?;
@@ -113,7 +114,9 @@ impl Store {
 
     /// Removes the lease; returns whether there was one.
     pub fn clear_lease(&self, env: &EnvName) -> Result<bool, StoreError> {
-        self.write(|tx| Ok(tx.execute("DELETE FROM leases WHERE env = ?1", [env.as_str()])? > 0))
+        self.write(|tx| {
+            Ok(tx.execute_cached("DELETE FROM leases WHERE env = ?1", [env.as_str()])? > 0)
+        })
     }
 
     /// Moves the lease end `by` later, refusing (and changing nothing) when the new end
@@ -143,7 +146,7 @@ impl Store {
                     max_end,
                 });
             }
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE leases SET expires_at = ?2 WHERE env = ?1",
                 params![env.as_str(), millis(requested_end)],
             )?;
@@ -155,7 +158,7 @@ impl Store {
     /// Creates or replaces the hold of `hold.env`.
     pub fn set_hold(&self, hold: &Hold) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT OR REPLACE INTO holds (env, until, set_by, set_at) \
                  VALUES (?1, ?2, ?3, ?4)",
                 params![
@@ -171,13 +174,15 @@ impl Store {
 
     /// Removes the hold; returns whether there was one (expired or not).
     pub fn clear_hold(&self, env: &EnvName) -> Result<bool, StoreError> {
-        self.write(|tx| Ok(tx.execute("DELETE FROM holds WHERE env = ?1", [env.as_str()])? > 0))
+        self.write(|tx| {
+            Ok(tx.execute_cached("DELETE FROM holds WHERE env = ?1", [env.as_str()])? > 0)
+        })
     }
 
     /// The hold of `env` if it is still in force at `now`; an expired hold is `None`.
     pub fn get_hold(&self, env: &EnvName, now: DateTime<Utc>) -> Result<Option<Hold>, StoreError> {
         self.read(|tx| {
-            tx.query_row(
+            tx.query_row_cached(
                 "SELECT env, until, set_by, set_at FROM holds WHERE env = ?1 AND until > ?2",
                 params![env.as_str(), millis(now)],
                 |row| {
@@ -201,7 +206,7 @@ impl Store {
         now: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT OR REPLACE INTO env_state (env, size, updated_at) VALUES (?1, ?2, ?3)",
                 params![env.as_str(), size.as_str(), millis(now)],
             )?;
@@ -212,7 +217,7 @@ impl Store {
     /// The size `env` was last applied at; `None` when the bot never applied it.
     pub fn get_env_size(&self, env: &EnvName) -> Result<Option<EnvSize>, StoreError> {
         self.read(|tx| {
-            tx.query_row(
+            tx.query_row_cached(
                 "SELECT env, size, updated_at FROM env_state WHERE env = ?1",
                 [env.as_str()],
                 |row| {

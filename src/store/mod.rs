@@ -171,6 +171,31 @@ impl Store {
     }
 }
 
+/// `query_row` and `execute` through the connection's statement cache: the store runs the
+/// same few statements over and over, and compiling SQL was a visible share of a command's
+/// cost under load.
+pub(crate) trait CachedStatements {
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>;
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize>;
+}
+
+impl CachedStatements for Connection {
+    fn query_row_cached<T, P, F>(&self, sql: &str, params: P, f: F) -> rusqlite::Result<T>
+    where
+        P: rusqlite::Params,
+        F: FnOnce(&rusqlite::Row<'_>) -> rusqlite::Result<T>,
+    {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    fn execute_cached<P: rusqlite::Params>(&self, sql: &str, params: P) -> rusqlite::Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+}
+
 const MIGRATION_COUNT: i64 = schema::MIGRATIONS.len() as i64;
 
 /// Per-connection settings. `synchronous = FULL`: the bot writes a few rows a minute, so an
@@ -179,6 +204,7 @@ const MIGRATION_COUNT: i64 = schema::MIGRATIONS.len() as i64;
 /// a schedule fire that must not repeat after the reboot).
 fn configure(conn: &Connection, file_backed: bool) -> rusqlite::Result<()> {
     conn.busy_timeout(BUSY_TIMEOUT)?;
+    conn.set_prepared_statement_cache_capacity(64);
     conn.pragma_update(None, "foreign_keys", true)?;
     if file_backed {
         // WAL lets `serve` and `exec` read while the other writes.

@@ -2,6 +2,7 @@
 //! they go out later, in order, after a Slack outage or a restart (SPEC §11). Stores opaque
 //! JSON payloads; what they mean on the wire is the slack module's business.
 
+use super::CachedStatements as _;
 use super::{corrupt, limit_param, millis, optional_time_column, time_column, Store, StoreError};
 use crate::model::{ChannelId, RunId};
 use chrono::{DateTime, Utc};
@@ -65,7 +66,7 @@ impl Store {
     /// Queues a message; it is due at once.
     pub fn enqueue_message(&self, message: &NewMessage) -> Result<OutboxId, StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO outbox (channel, kind, payload, run_id, created_at, \
                  next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
                 params![
@@ -90,7 +91,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<OutboxMessage>, StoreError> {
         self.read(|tx| {
-            let mut statement = tx.prepare(
+            let mut statement = tx.prepare_cached(
                 "SELECT id, channel, kind, payload, run_id, created_at, attempts, \
                  next_attempt_at, delivered_at FROM outbox \
                  WHERE delivered_at IS NULL AND (?1 IS NULL OR channel = ?1) \
@@ -106,7 +107,7 @@ impl Store {
 
     pub fn mark_delivered(&self, id: OutboxId, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE outbox SET delivered_at = COALESCE(delivered_at, ?2) WHERE id = ?1",
                 params![id.0, millis(now)],
             )?;
@@ -121,7 +122,7 @@ impl Store {
         next_attempt_at: DateTime<Utc>,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ?2 \
                  WHERE id = ?1 AND delivered_at IS NULL",
                 params![id.0, millis(next_attempt_at)],
@@ -138,7 +139,7 @@ impl Store {
         ts: &str,
     ) -> Result<(), StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT OR REPLACE INTO slack_messages (key, channel, ts) VALUES (?1, ?2, ?3)",
                 params![key.0, channel.as_str(), ts],
             )?;
@@ -149,7 +150,7 @@ impl Store {
     /// The Slack `ts` of the message posted by outbox entry `key`, once it was delivered.
     pub fn message_ts(&self, key: OutboxId) -> Result<Option<String>, StoreError> {
         self.read(|tx| {
-            tx.query_row(
+            tx.query_row_cached(
                 "SELECT ts FROM slack_messages WHERE key = ?1",
                 [key.0],
                 |row| row.get(0),
@@ -161,7 +162,7 @@ impl Store {
     /// How many messages wait for delivery (a metric; high means Slack is unreachable).
     pub fn outbox_depth(&self) -> Result<u64, StoreError> {
         self.read(|tx| {
-            tx.query_row(
+            tx.query_row_cached(
                 "SELECT COUNT(*) FROM outbox WHERE delivered_at IS NULL",
                 [],
                 |row| row.get(0),
@@ -173,7 +174,7 @@ impl Store {
     /// returns how many went.
     pub fn prune_delivered(&self, before: DateTime<Utc>) -> Result<usize, StoreError> {
         self.write(|tx| {
-            Ok(tx.execute(
+            Ok(tx.execute_cached(
                 "DELETE FROM outbox WHERE delivered_at IS NOT NULL AND delivered_at < ?1",
                 [millis(before)],
             )?)

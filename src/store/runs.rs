@@ -2,6 +2,7 @@
 //! Owns the run lifecycle writes and the queries `status`/`history` need; approvals (the race-
 //! sensitive part) live in `approval.rs`, next door. Decides nothing about who may run what.
 
+use super::CachedStatements as _;
 use super::{corrupt, limit_param, millis, optional_time_column, time_column, Store, StoreError};
 use crate::model::{ChannelId, EnvName, RunId, RunOutcome, SizeName, SlackUserId};
 use chrono::{DateTime, Utc};
@@ -136,7 +137,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
 }
 
 pub(super) fn select_run(tx: &Transaction<'_>, id: RunId) -> rusqlite::Result<Option<RunRecord>> {
-    tx.query_row(
+    tx.query_row_cached(
         &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
         [id.0],
         run_from_row,
@@ -162,7 +163,7 @@ impl Store {
     /// Records a new run and returns its number (`#41`).
     pub fn create_run(&self, run: &NewRun) -> Result<RunId, StoreError> {
         self.write(|tx| {
-            tx.execute(
+            tx.execute_cached(
                 "INSERT INTO runs (env, verb, args, size, actor, channel, outcome, owner_pid, \
                  created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
                 params![
@@ -195,7 +196,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let finished_at = outcome.is_final().then(|| millis(now));
         self.write(|tx| {
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE runs SET outcome = ?2, finished_at = COALESCE(finished_at, ?3) \
                  WHERE id = ?1",
                 params![id.0, outcome.db_key(), finished_at],
@@ -207,7 +208,7 @@ impl Store {
     /// The job's process picked the run up: it is `running`, owned by `pid`.
     pub fn mark_started(&self, id: RunId, pid: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
         self.write(|tx| {
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE runs SET outcome = 'running', owner_pid = ?2, \
                  started_at = COALESCE(started_at, ?3) WHERE id = ?1",
                 params![id.0, pid, millis(now)],
@@ -219,7 +220,7 @@ impl Store {
     pub fn finish_run(&self, id: RunId, finished: &FinishedRun) -> Result<(), StoreError> {
         let counts = finished.counts;
         self.write(|tx| {
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE runs SET outcome = ?2, finished_at = ?3, error = ?4, \
                  added = ?5, changed = ?6, destroyed = ?7 WHERE id = ?1",
                 params![
@@ -245,7 +246,7 @@ impl Store {
     ) -> Result<(), StoreError> {
         let plan_path = path_text(plan_path)?;
         self.write(|tx| {
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE runs SET plan_path = ?2, plan_add = ?3, plan_change = ?4, \
                  plan_destroy = ?5 WHERE id = ?1",
                 params![
@@ -263,7 +264,7 @@ impl Store {
     pub fn set_log_path(&self, id: RunId, log_path: &Path) -> Result<(), StoreError> {
         let log_path = path_text(log_path)?;
         self.write(|tx| {
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE runs SET log_path = ?2 WHERE id = ?1",
                 params![id.0, log_path],
             )?;
@@ -274,7 +275,7 @@ impl Store {
     /// Remembers the Slack message that shows this run, so any process can update it.
     pub fn set_message_ts(&self, id: RunId, message_ts: &str) -> Result<(), StoreError> {
         self.write(|tx| {
-            let changed = tx.execute(
+            let changed = tx.execute_cached(
                 "UPDATE runs SET message_ts = ?2 WHERE id = ?1",
                 params![id.0, message_ts],
             )?;
@@ -289,7 +290,7 @@ impl Store {
         limit: usize,
     ) -> Result<Vec<RunRecord>, StoreError> {
         self.read(|tx| {
-            let mut statement = tx.prepare(&format!(
+            let mut statement = tx.prepare_cached(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE (?1 IS NULL OR env = ?1) \
                  ORDER BY id DESC LIMIT ?2"
             ))?;
@@ -304,7 +305,7 @@ impl Store {
     /// The run of `env` that finished last (any final outcome).
     pub fn last_finished_run(&self, env: &EnvName) -> Result<Option<RunRecord>, StoreError> {
         self.read(|tx| {
-            tx.query_row(
+            tx.query_row_cached(
                 &format!(
                     "SELECT {RUN_COLUMNS} FROM runs WHERE env = ?1 \
                      AND outcome NOT IN {ACTIVE_OUTCOMES} \
@@ -321,7 +322,7 @@ impl Store {
     /// environments when `env` is `None`.
     pub fn active_runs(&self, env: Option<&EnvName>) -> Result<Vec<RunRecord>, StoreError> {
         self.read(|tx| {
-            let mut statement = tx.prepare(&format!(
+            let mut statement = tx.prepare_cached(&format!(
                 "SELECT {RUN_COLUMNS} FROM runs WHERE outcome IN {ACTIVE_OUTCOMES} \
                  AND (?1 IS NULL OR env = ?1) ORDER BY id"
             ))?;
@@ -344,7 +345,7 @@ impl Store {
     ) -> Result<Vec<RunRecord>, StoreError> {
         self.write(|tx| {
             let candidates: Vec<(i64, Option<u32>)> = {
-                let mut statement = tx.prepare(
+                let mut statement = tx.prepare_cached(
                     "SELECT id, owner_pid FROM runs \
                      WHERE outcome IN ('queued', 'running') ORDER BY id",
                 )?;
@@ -356,7 +357,7 @@ impl Store {
                 if owner_pid.is_some_and(&is_alive) {
                     continue;
                 }
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE runs SET interrupted_from = outcome, outcome = 'interrupted', \
                      finished_at = ?2 WHERE id = ?1",
                     params![id, millis(now)],
