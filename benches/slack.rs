@@ -128,6 +128,20 @@ async fn post_signed(address: &str, path: &str, content_type: &str, body: &str) 
     (status, started.elapsed())
 }
 
+/// `cargo bench` passes `--bench`; under `cargo test --all-targets` this runs as a quick smoke
+/// test of the same code with small counts.
+fn full_run() -> bool {
+    std::env::args().any(|a| a == "--bench")
+}
+
+fn scale(full: usize) -> usize {
+    if full_run() {
+        full
+    } else {
+        (full / 50).max(5)
+    }
+}
+
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     let index = ((sorted.len() as f64 * p).ceil() as usize).clamp(1, sorted.len()) - 1;
     sorted[index]
@@ -243,17 +257,19 @@ fn main() {
 
     // Warm-up: the first request opens the store's statements and caches.
     runtime.block_on(burst(&address, 5));
-    let mut one_at_a_time: Vec<Duration> = (0..100)
+    let singles = scale(100);
+    let mut one_at_a_time: Vec<Duration> = (0..singles)
         .map(|_| runtime.block_on(post_command(&address, &form("status"))).1)
         .collect();
     one_at_a_time.sort();
     row(
-        "ack, one signed `status` at a time (100): p50",
+        &format!("ack, one signed `status` at a time ({singles}): p50"),
         ms(percentile(&one_at_a_time, 0.5)),
         "",
     );
     row("  … p99", ms(percentile(&one_at_a_time, 0.99)), "");
-    for count in [200, 1000] {
+    let bursts = [scale(200), scale(1000)];
+    for count in bursts {
         let results = runtime.block_on(burst(&address, count));
         report_burst(count, &results);
     }
@@ -264,10 +280,11 @@ fn main() {
         .iter()
         .filter(|record| record.entry.command == "status")
         .count();
+    let sent = 5 + singles + bursts[0] + bursts[1];
     row(
-        "`status` commands audited (sent 5 + 100 + 200 + 1,000)",
+        &format!("`status` commands audited (of {sent} sent)"),
         audited.to_string(),
-        "1305",
+        &sent.to_string(),
     );
     row(
         "RSS of serve after the bursts",
@@ -277,7 +294,7 @@ fn main() {
 
     // Slash command → the run's first channel message.
     let mut to_first_message = Vec::new();
-    for run in 1..=5 {
+    for run in 1..=scale(5).min(5) {
         let since = calls.lock().unwrap().len();
         let sent = Instant::now();
         let (status, _) = runtime.block_on(post_command(&address, &form("up small")));
@@ -325,18 +342,18 @@ fn main() {
 /// 1,000 answers (refusals of unique texts, so each is recognisable) queued across 20
 /// channels while the Web API answers 500, then the drain once it is back.
 fn outbox_drain(runtime: &tokio::runtime::Runtime, address: &str, calls: &Calls, dir: &Path) {
-    const MESSAGES: usize = 1000;
+    let messages = scale(1000);
     const CHANNELS: usize = 20;
     let outage = Duration::from_secs(
         std::env::var("BENCH_OUTAGE_SECONDS")
             .ok()
             .and_then(|s| s.parse().ok())
-            .unwrap_or(300),
+            .unwrap_or(if full_run() { 300 } else { 2 }),
     );
     let since = calls.lock().unwrap().len();
     OUTAGE.store(true, Ordering::SeqCst);
     let outage_started = Instant::now();
-    for n in 0..MESSAGES {
+    for n in 0..messages {
         let event = format!(
             r#"{{"type":"event_callback","event":{{"type":"app_mention","user":"U0BENCH","channel":"C0OUT{:02}","text":"<@U0BOT> nope-{n:04}","ts":"1.{n}"}}}}"#,
             n % CHANNELS
@@ -351,7 +368,7 @@ fn outbox_drain(runtime: &tokio::runtime::Runtime, address: &str, calls: &Calls,
     }
     let store = Store::open_in_dir(&dir.join("state")).unwrap();
     let deadline = Instant::now() + Duration::from_secs(60);
-    while store.outbox_depth().unwrap() < MESSAGES as u64 {
+    while store.outbox_depth().unwrap() < messages as u64 {
         assert!(
             Instant::now() < deadline,
             "answers did not reach the outbox"
@@ -360,7 +377,7 @@ fn outbox_drain(runtime: &tokio::runtime::Runtime, address: &str, calls: &Calls,
     }
     // The outbox's order, per channel, before anything is delivered.
     let mut expected: std::collections::BTreeMap<String, Vec<String>> = Default::default();
-    for row in store.pending_messages(None, 10 * MESSAGES).unwrap() {
+    for row in store.pending_messages(None, 10 * messages).unwrap() {
         let text = row.payload["text"].as_str().unwrap_or_default();
         if let Some(word) = text.split_whitespace().find(|w| w.contains("nope-")) {
             let id = word.trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '-');
@@ -379,12 +396,12 @@ fn outbox_drain(runtime: &tokio::runtime::Runtime, address: &str, calls: &Calls,
             .iter()
             .filter(|(method, _, _)| method == "chat.postEphemeral")
             .count();
-        if received >= MESSAGES {
+        if received >= messages {
             break back.elapsed();
         }
         assert!(
             back.elapsed() < Duration::from_secs(900),
-            "only {received} of {MESSAGES} delivered"
+            "only {received} of {messages} delivered"
         );
         std::thread::sleep(Duration::from_millis(100));
     };
@@ -412,12 +429,12 @@ fn outbox_drain(runtime: &tokio::runtime::Runtime, address: &str, calls: &Calls,
             outage.as_secs()
         ),
         format!("{queued}"),
-        "1000",
+        &messages.to_string(),
     );
     row(
         "  … delivered after it (unique, duplicates)",
         format!("{} / {}", unique.len(), total - unique.len()),
-        "1000 / 0",
+        &format!("{messages} / 0"),
     );
     row(
         "  … every channel in outbox order",

@@ -106,7 +106,16 @@ fn snapshot(app: &App, env: &EnvName, now: DateTime<Utc>) -> EnvSnapshot {
 }
 
 /// Runs until `shutdown` turns true.
-pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>) {
+pub async fn run(app: Arc<App>, shutdown: tokio::sync::watch::Receiver<bool>) {
+    run_with_clock(app, shutdown, Utc::now).await
+}
+
+/// [`run`] with the time taken from `clock` (tests drive it from tokio's paused clock).
+pub async fn run_with_clock(
+    app: Arc<App>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+    clock: impl Fn() -> DateTime<Utc>,
+) {
     let mut ticker = tokio::time::interval(TICK);
     ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -117,7 +126,7 @@ pub async fn run(app: Arc<App>, mut shutdown: tokio::sync::watch::Receiver<bool>
         if *shutdown.borrow() {
             return;
         }
-        if let Err(error) = tick(&app, Utc::now()).await {
+        if let Err(error) = tick(&app, clock()).await {
             tracing::error!(error = %format!("{error:#}"), "scheduler tick failed");
         }
     }

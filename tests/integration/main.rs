@@ -7,6 +7,7 @@ mod console_lifecycle;
 mod faults;
 mod scheduler;
 mod scheduler_clock;
+mod scheduler_paused;
 mod slack;
 mod support;
 mod terraform_stack;

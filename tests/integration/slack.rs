@@ -1130,7 +1130,8 @@ fn a_hostile_corpus_is_answered_audited_and_never_starts_terraform() {
     let now = chrono::Utc::now().timestamp();
     let old = now - 10 * 60;
     let replayed = signed_headers(old, &body, SECRET);
-    let wire_cases: Vec<(&str, Vec<(&str, String)>, String)> = vec![
+    type WireCase<'a> = (&'a str, Vec<(&'a str, String)>, String);
+    let wire_cases: Vec<WireCase> = vec![
         ("forged", signed_headers(now, &body, "guess"), body.clone()),
         (
             "stale",
