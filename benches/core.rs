@@ -312,6 +312,70 @@ fn bench_event_reader(runtime: &tokio::runtime::Runtime) {
     );
 }
 
+/// The whole in-process pipeline for `status` (parse, policy, store reads, rendering, the
+/// audit line's group commit), without HTTP: where a Slack ack spends its time.
+fn bench_status_handle(runtime: &tokio::runtime::Runtime) {
+    use loadtest_bot::app::{App, Request};
+    use loadtest_bot::outlet::{MessageHandle, Outlet, UpdateKind};
+    struct Nowhere;
+    impl Outlet for Nowhere {
+        fn post(&self, channel: &ChannelId, _: &loadtest_bot::render::Message) -> MessageHandle {
+            MessageHandle::new(channel.clone())
+        }
+        fn update(&self, _: &MessageHandle, _: &loadtest_bot::render::Message, _: UpdateKind) {}
+    }
+    let state = tempfile::tempdir().expect("tempdir");
+    let mut config = config();
+    config.store.dir = state.path().to_path_buf();
+    let app = App::build(config, std::sync::Arc::new(Nowhere)).expect("app");
+    let request = || Request {
+        actor: Actor::slack(SlackUserId::new("U0OPS1")),
+        channel: ChannelId::new("C0LOADTEST"),
+        text: "status".into(),
+    };
+    let iterations = scale(2_000);
+    let mut samples = Vec::with_capacity(iterations);
+    runtime.block_on(async {
+        for _ in 0..iterations {
+            let started = Instant::now();
+            std::hint::black_box(app.handle(request()).await);
+            samples.push(started.elapsed());
+        }
+    });
+    samples.sort();
+    row(
+        "App::handle(status), one at a time: p50 / p99",
+        format!(
+            "{:.0} / {:.0} µs",
+            percentile(&samples, 0.5).as_secs_f64() * 1e6,
+            percentile(&samples, 0.99).as_secs_f64() * 1e6
+        ),
+        "",
+    );
+    // Concurrent: the audit lines of many share one commit.
+    let started = Instant::now();
+    runtime.block_on(async {
+        let tasks: Vec<_> = (0..iterations)
+            .map(|_| {
+                let app = std::sync::Arc::clone(&app);
+                let request = request();
+                tokio::spawn(async move { app.handle(request).await })
+            })
+            .collect();
+        for task in tasks {
+            std::hint::black_box(task.await.expect("handled"));
+        }
+    });
+    row(
+        &format!("App::handle(status), {iterations} at once: per command"),
+        format!(
+            "{:.0} µs",
+            started.elapsed().as_secs_f64() * 1e6 / iterations as f64
+        ),
+        "",
+    );
+}
+
 fn main() {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
@@ -323,6 +387,7 @@ fn main() {
     );
     println!("|{:-<54}|{:-<24}|{:-<16}|", "", "", "");
     bench_parse_policy_enqueue(&runtime);
+    bench_status_handle(&runtime);
     bench_big_plan();
     bench_event_reader(&runtime);
 }

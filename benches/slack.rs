@@ -166,6 +166,24 @@ fn rss_mb(pid: u32) -> f64 {
         / 1024.0
 }
 
+/// User + system CPU time of a process so far, in seconds (`/proc/<pid>/stat`, 100 Hz ticks).
+fn cpu_seconds(pid: u32) -> f64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may contain spaces) start after the last ')'.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| rest.split_whitespace().collect())
+        .unwrap_or_default();
+    let ticks = |i: usize| {
+        fields
+            .get(i)
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // utime and stime are fields 14 and 15 of the whole line: 11 and 12 after the name.
+    (ticks(11) + ticks(12)) / 100.0
+}
+
 async fn burst(address: &str, count: usize) -> Vec<(u16, Duration)> {
     let body = form("status");
     let tasks: Vec<_> = (0..count)
@@ -270,8 +288,15 @@ fn main() {
     row("  … p99", ms(percentile(&one_at_a_time, 0.99)), "");
     let bursts = [scale(200), scale(1000)];
     for count in bursts {
+        let cpu_before = cpu_seconds(child.id());
         let results = runtime.block_on(burst(&address, count));
+        let cpu = cpu_seconds(child.id()) - cpu_before;
         report_burst(count, &results);
+        row(
+            "  … serve's CPU time per command (user + system)",
+            format!("{:.3} ms", cpu * 1000.0 / count as f64),
+            "",
+        );
     }
     let store = Store::open_in_dir(&dir.path().join("state")).unwrap();
     let audited = store
