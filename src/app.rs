@@ -307,10 +307,12 @@ impl App {
     /// The whole pipeline for one request: parse → environment → policy → verb. Returns once
     /// the request's audit lines are committed.
     pub async fn handle(self: &Arc<Self>, request: Request) -> Reply {
-        let verb = command::parse(&request.text, &self.parse_context())
+        let parsed = command::parse(&request.text, &self.parse_context());
+        let verb = parsed
+            .as_ref()
             .map(|parsed| parsed.verb.name())
             .unwrap_or("invalid");
-        let reply = self.handle_unflushed(request).await;
+        let reply = self.handle_unflushed(request, parsed).await;
         self.audit_log.flushed().await;
         let outcome = match reply.class {
             ExitClass::Success => "ok",
@@ -321,8 +323,12 @@ impl App {
         reply
     }
 
-    async fn handle_unflushed(self: &Arc<Self>, request: Request) -> Reply {
-        let parsed = match command::parse(&request.text, &self.parse_context()) {
+    async fn handle_unflushed(
+        self: &Arc<Self>,
+        request: Request,
+        parsed: Result<ChatCommand, command::ParseError>,
+    ) -> Reply {
+        let parsed = match parsed {
             Ok(parsed) => parsed,
             Err(error) => return self.rejected(&request, None, &error.to_string(), "bad input"),
         };

@@ -761,6 +761,22 @@ mod tests {
         );
     }
 
+    /// The outbox row `delivery` becomes, as the store would give it back.
+    fn stored_row(id: i64, delivery: &Delivery) -> OutboxMessage {
+        let (kind, payload) = delivery.stored_form().unwrap();
+        OutboxMessage {
+            id: OutboxId(id),
+            channel: ChannelId("C1".into()),
+            kind: kind.into(),
+            payload,
+            run_id: None,
+            created_at: chrono::Utc::now(),
+            attempts: 0,
+            next_attempt_at: chrono::Utc::now(),
+            delivered_at: None,
+        }
+    }
+
     #[test]
     fn stored_deliveries_come_back_the_same_after_a_restart() {
         let cases = [
@@ -784,41 +800,16 @@ mod tests {
             },
         ];
         for delivery in cases {
-            let (kind, payload) = delivery.stored_form().unwrap();
-            let row = OutboxMessage {
-                id: OutboxId(9),
-                channel: ChannelId("C1".into()),
-                kind: kind.into(),
-                payload,
-                run_id: None,
-                created_at: chrono::Utc::now(),
-                attempts: 0,
-                next_attempt_at: chrono::Utc::now(),
-                delivered_at: None,
-            };
-            let back = Delivery::from_stored(&row).unwrap();
+            let back = Delivery::from_stored(&stored_row(9, &delivery)).unwrap();
             assert_eq!(format!("{back:?}"), format!("{delivery:?}"));
         }
         // A post's key is its own outbox id.
-        let (kind, payload) = Delivery::Post {
+        let post = Delivery::Post {
             key: 0,
             message: message("hi"),
-        }
-        .stored_form()
-        .unwrap();
-        let row = OutboxMessage {
-            id: OutboxId(42),
-            channel: ChannelId("C1".into()),
-            kind: kind.into(),
-            payload,
-            run_id: None,
-            created_at: chrono::Utc::now(),
-            attempts: 0,
-            next_attempt_at: chrono::Utc::now(),
-            delivered_at: None,
         };
         assert!(matches!(
-            Delivery::from_stored(&row),
+            Delivery::from_stored(&stored_row(42, &post)),
             Some(Delivery::Post { key: 42, .. })
         ));
         // Progress is never stored.

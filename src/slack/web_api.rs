@@ -124,27 +124,14 @@ impl WebApi {
     /// Calls `method` with a JSON body until it succeeds, Slack refuses it, or the retry
     /// budget runs out.
     pub async fn call(&self, method: &str, params: &Value) -> Result<Value, ApiFailure> {
-        let started = Instant::now();
-        let mut attempt: u32 = 0;
-        loop {
-            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.with_retries(method, || async {
             let session = self.client.open_session(&self.token);
-            let result: Result<Value, SlackClientError> = session
+            session
                 .http_session_api
                 .http_post(method, params, None)
-                .await;
-            match result {
-                Ok(value) => return Ok(value),
-                Err(error) => match self.after_failure(method, error, attempt, started) {
-                    Next::Retry(delay) => {
-                        self.stats.retries.fetch_add(1, Ordering::Relaxed);
-                        tokio::time::sleep(delay).await;
-                        attempt += 1;
-                    }
-                    Next::GiveUp(failure) => return Err(failure),
-                },
-            }
-        }
+                .await
+        })
+        .await
     }
 
     /// Uploads bytes to an upload URL from `files.getUploadURLExternal`, with the same
@@ -155,12 +142,9 @@ impl WebApi {
             method: method.into(),
             code: "bad_upload_url".into(),
         })?;
-        let started = Instant::now();
-        let mut attempt: u32 = 0;
-        loop {
-            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+        self.with_retries(method, || async {
             let session = self.client.open_session(&self.token);
-            let result: Result<Value, SlackClientError> = session
+            let sent: Result<Value, SlackClientError> = session
                 .http_session_api
                 .http_post_uri_binary(
                     url.clone(),
@@ -169,15 +153,35 @@ impl WebApi {
                     None,
                 )
                 .await;
-            match result {
+            match sent {
                 // The upload endpoint answers plain text ("OK - 123"), which the client reads
                 // as a protocol (JSON) error on a 200: that is success.
-                Ok(_) | Err(SlackClientError::ProtocolError(_)) => return Ok(()),
-                Err(error) => match self.after_failure(method, error, attempt, started) {
+                Err(SlackClientError::ProtocolError(_)) => Ok(Value::Null),
+                other => other,
+            }
+        })
+        .await
+        .map(|_| ())
+    }
+
+    /// Runs `attempt` until it succeeds, Slack refuses it, or the retry budget runs out,
+    /// counting and logging every failure under `method`.
+    async fn with_retries<F, Fut>(&self, method: &str, attempt: F) -> Result<Value, ApiFailure>
+    where
+        F: Fn() -> Fut,
+        Fut: std::future::Future<Output = Result<Value, SlackClientError>>,
+    {
+        let started = Instant::now();
+        let mut attempts: u32 = 0;
+        loop {
+            self.stats.calls.fetch_add(1, Ordering::Relaxed);
+            match attempt().await {
+                Ok(value) => return Ok(value),
+                Err(error) => match self.after_failure(method, error, attempts, started) {
                     Next::Retry(delay) => {
                         self.stats.retries.fetch_add(1, Ordering::Relaxed);
                         tokio::time::sleep(delay).await;
-                        attempt += 1;
+                        attempts += 1;
                     }
                     Next::GiveUp(failure) => return Err(failure),
                 },

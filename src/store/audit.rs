@@ -2,7 +2,6 @@
 //! (SPEC §9). Append-only. The caller masks the command text before it gets here; this file
 //! stores what it is given and never edits or deletes a row.
 
-use super::CachedStatements as _;
 use super::{limit_param, millis, time_column, Store, StoreError};
 use crate::model::{ChannelId, EnvName, RunId, SlackUserId};
 use chrono::{DateTime, Utc};
@@ -45,23 +44,28 @@ fn audit_from_row(row: &Row<'_>) -> rusqlite::Result<AuditRecord> {
     })
 }
 
+fn insert_entry(tx: &rusqlite::Transaction<'_>, entry: &AuditEntry) -> rusqlite::Result<()> {
+    tx.prepare_cached(
+        "INSERT INTO audit (at, actor, channel, env, command, decision, run_id) \
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    )?
+    .execute(params![
+        millis(entry.at),
+        entry.actor.as_str(),
+        entry.channel.as_str(),
+        entry.env.as_ref().map(EnvName::as_str),
+        entry.command,
+        entry.decision,
+        entry.run_id.map(|id| id.0),
+    ])?;
+    Ok(())
+}
+
 impl Store {
     /// Appends one entry; returns its sequence number.
     pub fn audit(&self, entry: &AuditEntry) -> Result<i64, StoreError> {
         self.write(|tx| {
-            tx.execute_cached(
-                "INSERT INTO audit (at, actor, channel, env, command, decision, run_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                params![
-                    millis(entry.at),
-                    entry.actor.as_str(),
-                    entry.channel.as_str(),
-                    entry.env.as_ref().map(EnvName::as_str),
-                    entry.command,
-                    entry.decision,
-                    entry.run_id.map(|id| id.0),
-                ],
-            )?;
+            insert_entry(tx, entry)?;
             Ok(tx.last_insert_rowid())
         })
     }
@@ -70,20 +74,8 @@ impl Store {
     /// [`crate::audit_log::AuditLog`]).
     pub fn audit_many(&self, entries: &[AuditEntry]) -> Result<(), StoreError> {
         self.write(|tx| {
-            let mut insert = tx.prepare_cached(
-                "INSERT INTO audit (at, actor, channel, env, command, decision, run_id) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-            )?;
             for entry in entries {
-                insert.execute(params![
-                    millis(entry.at),
-                    entry.actor.as_str(),
-                    entry.channel.as_str(),
-                    entry.env.as_ref().map(EnvName::as_str),
-                    entry.command,
-                    entry.decision,
-                    entry.run_id.map(|id| id.0),
-                ])?;
+                insert_entry(tx, entry)?;
             }
             Ok(())
         })

@@ -137,11 +137,17 @@ impl Store {
     }
 
     fn lock(&self) -> MutexGuard<'_, Connection> {
-        // A panic while the lock was held dropped its `Transaction`, which rolled back, so the
-        // connection is still consistent: recover it instead of poisoning the whole bot.
-        self.conn
+        // A panic while the lock was held left at most an open transaction (a write's
+        // `Transaction` rolled back when dropped; a read's BEGIN is ended here): recover the
+        // connection instead of poisoning the whole bot.
+        let conn = self
+            .conn
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if !conn.is_autocommit() {
+            let _ = conn.execute_batch("ROLLBACK");
+        }
+        conn
     }
 
     /// Runs `f` in one write transaction. IMMEDIATE takes the write lock at BEGIN: a DEFERRED
@@ -159,14 +165,18 @@ impl Store {
     }
 
     /// Runs `f` in one read transaction (a consistent snapshot across its statements).
-    fn read<T>(
-        &self,
-        f: impl FnOnce(&Transaction<'_>) -> rusqlite::Result<T>,
-    ) -> Result<T, StoreError> {
-        let mut conn = self.lock();
-        let tx = conn.transaction_with_behavior(TransactionBehavior::Deferred)?;
-        let value = f(&tx)?;
-        tx.commit()?;
+    /// BEGIN and COMMIT go through the statement cache: reads are the hot path of `status`
+    /// and of every ack, and re-parsing them each time was a visible share of its cost.
+    fn read<T>(&self, f: impl FnOnce(&Connection) -> rusqlite::Result<T>) -> Result<T, StoreError> {
+        let conn = self.lock();
+        conn.prepare_cached("BEGIN DEFERRED")?.execute([])?;
+        let result = f(&conn);
+        let end = if result.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = conn
+            .prepare_cached(end)
+            .and_then(|mut statement| statement.execute([]));
+        let value = result?;
+        ended?;
         Ok(value)
     }
 }

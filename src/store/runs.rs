@@ -6,7 +6,7 @@ use super::CachedStatements as _;
 use super::{corrupt, limit_param, millis, optional_time_column, time_column, Store, StoreError};
 use crate::model::{ChannelId, EnvName, RunId, RunOutcome, SizeName, SlackUserId};
 use chrono::{DateTime, Utc};
-use rusqlite::{params, OptionalExtension, Row, Transaction};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
 
 /// Terraform's `N added, N changed, N destroyed` (of a plan or of an apply).
@@ -136,7 +136,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
     })
 }
 
-pub(super) fn select_run(tx: &Transaction<'_>, id: RunId) -> rusqlite::Result<Option<RunRecord>> {
+pub(super) fn select_run(tx: &Connection, id: RunId) -> rusqlite::Result<Option<RunRecord>> {
     tx.query_row_cached(
         &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
         [id.0],

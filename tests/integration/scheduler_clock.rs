@@ -7,45 +7,17 @@
 //! after an outage, a missed `up` never run, and nothing fired twice.
 
 use crate::support::bot::BotFixture;
+use crate::support::recording::RecordingOutlet;
 use chrono::{DateTime, Duration as Span, Utc};
 use loadtest_bot::app::{App, Request};
 use loadtest_bot::config::Config;
 use loadtest_bot::model::{ChannelId, EnvName, RunOutcome, SizeName};
-use loadtest_bot::outlet::{MessageHandle, Outlet, UpdateKind};
 use loadtest_bot::policy::Actor;
-use loadtest_bot::render::Message;
 use loadtest_bot::ticker;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Keeps the text of every message posted or finally updated.
-#[derive(Default)]
-struct RecordingOutlet {
-    texts: Mutex<Vec<String>>,
-}
-
-impl Outlet for RecordingOutlet {
-    fn post(&self, channel: &ChannelId, message: &Message) -> MessageHandle {
-        // The whole message as the console shows it, buttons included.
-        self.texts
-            .lock()
-            .unwrap()
-            .push(loadtest_bot::render::to_console_text(message));
-        MessageHandle::new(channel.clone())
-    }
-    fn update(&self, _handle: &MessageHandle, message: &Message, kind: UpdateKind) {
-        if kind == UpdateKind::Final {
-            self.texts.lock().unwrap().push(message.plain_text());
-        }
-    }
-}
-
-impl RecordingOutlet {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.texts.lock().unwrap())
-    }
-}
-
 fn cron_at(at: DateTime<Utc>) -> String {
     at.format("%S %M %H %d %m *").to_string()
 }

@@ -4,44 +4,17 @@
 //! Terraform really running the scale-downs.
 
 use crate::support::bot::BotFixture;
+use crate::support::recording::RecordingOutlet;
 use chrono::{DateTime, Utc};
 use loadtest_bot::app::{App, ExitClass, Request};
 use loadtest_bot::config::Config;
 use loadtest_bot::model::{ChannelId, EnvName, RunOutcome, SizeName, SlackUserId};
-use loadtest_bot::outlet::{MessageHandle, Outlet, UpdateKind};
 use loadtest_bot::policy::Actor;
-use loadtest_bot::render::Message;
 use loadtest_bot::store::Lease;
 use loadtest_bot::ticker;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
-
-#[derive(Default)]
-struct RecordingOutlet {
-    texts: Mutex<Vec<String>>,
-}
-
-impl Outlet for RecordingOutlet {
-    fn post(&self, channel: &ChannelId, message: &Message) -> MessageHandle {
-        self.texts
-            .lock()
-            .unwrap()
-            .push(loadtest_bot::render::to_console_text(message));
-        MessageHandle::new(channel.clone())
-    }
-    fn update(&self, _handle: &MessageHandle, message: &Message, kind: UpdateKind) {
-        if kind == UpdateKind::Final {
-            self.texts.lock().unwrap().push(message.plain_text());
-        }
-    }
-}
-
-impl RecordingOutlet {
-    fn take(&self) -> Vec<String> {
-        std::mem::take(&mut *self.texts.lock().unwrap())
-    }
-}
 
 /// The bot's clock: a fixed start plus tokio's (paused, auto-advancing) elapsed time.
 fn virtual_clock(t0: DateTime<Utc>) -> impl Fn() -> DateTime<Utc> + Clone {

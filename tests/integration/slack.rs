@@ -831,11 +831,7 @@ fn sigterm_lets_the_running_apply_finish_refuses_new_commands_and_drops_queued_r
     assert!(command("up small").contains("starting now"));
     assert!(command("down").contains("queued"));
     let store = bot.store();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while store.get_run(RunId(1)).unwrap().unwrap().outcome != RunOutcome::Running {
-        assert!(Instant::now() < deadline, "run 1 did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_outcome(&store, RunId(1), RunOutcome::Running);
     std::thread::sleep(Duration::from_millis(500));
 
     serve.terminate();
@@ -905,11 +901,7 @@ fn sigterm_interrupts_an_apply_that_outlasts_the_grace_period_and_records_it() {
     );
     assert_eq!(status, 200);
     let store = bot.store();
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while store.get_run(RunId(1)).unwrap().unwrap().outcome != RunOutcome::Running {
-        assert!(Instant::now() < deadline, "run 1 did not start");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    wait_for_outcome(&store, RunId(1), RunOutcome::Running);
     std::thread::sleep(Duration::from_secs(1));
     serve.terminate();
     assert_eq!(
@@ -1258,6 +1250,22 @@ fn a_hostile_corpus_is_answered_audited_and_never_starts_terraform() {
         audited.iter().all(|d| !d.starts_with("allowed")),
         "nothing was allowed: {audited:#?}"
     );
+}
+
+/// Waits until run `run` has `outcome` in the store.
+fn wait_for_outcome(
+    store: &loadtest_bot::store::Store,
+    run: loadtest_bot::model::RunId,
+    outcome: loadtest_bot::model::RunOutcome,
+) {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while store.get_run(run).unwrap().map(|r| r.outcome) != Some(outcome) {
+        assert!(
+            Instant::now() < deadline,
+            "run {run} never became {outcome}"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
 }
 
 /// Pids of processes whose command line mentions `needle` (the fake Terraform of one test).

@@ -8,6 +8,7 @@
 pub mod bot;
 pub mod fake_slack;
 pub mod moto;
+pub mod recording;
 pub mod shell;
 
 use std::ffi::OsStr;
