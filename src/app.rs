@@ -239,21 +239,37 @@ impl App {
     }
 
     fn audit(&self, request: &Request, env: Option<&EnvName>, decision: &str, run: Option<RunId>) {
-        let entry = AuditEntry {
-            actor: request.actor.id.clone(),
-            channel: request.channel.clone(),
+        self.audit_line(
+            &request.actor.id,
+            &request.channel,
+            env,
+            &request.text,
+            decision,
+            run,
+        );
+    }
+
+    /// Queues one audit line, command and decision masked. It is committed by the writer
+    /// thread together with concurrent lines; callers that answer someone await
+    /// `audit_log.flushed()` first (`handle` does).
+    pub fn audit_line(
+        &self,
+        actor: &SlackUserId,
+        channel: &ChannelId,
+        env: Option<&EnvName>,
+        command: &str,
+        decision: &str,
+        run: Option<RunId>,
+    ) {
+        self.audit_log.record(AuditEntry {
+            actor: actor.clone(),
+            channel: channel.clone(),
             env: env.cloned(),
-            command: self
-                .masker
-                .mask(&truncate_for_audit(&request.text))
-                .into_owned(),
+            command: self.masker.mask(&truncate_for_audit(command)).into_owned(),
             decision: self.masker.mask(decision).into_owned(),
             run_id: run,
             at: chrono::Utc::now(),
-        };
-        // Committed by the writer thread together with concurrent requests' lines; `handle`
-        // waits for it before answering.
-        self.audit_log.record(entry);
+        });
     }
 
     /// A rendered message; a template failure (templates are checked at start, so this means

@@ -12,7 +12,6 @@ use crate::schedule::{
     EnvSnapshot, LeaseSnapshot, PlannedAction, PlannerMemory, PlannerSettings, Tick, WarnSubject,
     WarningKey,
 };
-use crate::store::AuditEntry;
 use chrono::{DateTime, NaiveDateTime, Utc};
 use std::sync::Arc;
 use std::time::Duration;
@@ -161,6 +160,8 @@ pub async fn tick(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<Plan
     for run in app.store.expire_approvals(now)? {
         crate::run::report_expired(app, run);
     }
+    // What this tick decided is on disk before the next look.
+    app.audit_log.flushed().await;
     if stored.is_none_or(|last| now - last >= LAST_TICK_SAVE_EVERY) {
         app.store.set_scheduler_last_tick(now)?;
     }
@@ -168,18 +169,15 @@ pub async fn tick(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<Plan
 }
 
 fn audit(app: &App, env: &EnvName, command: &str, decision: &str) {
-    let entry = AuditEntry {
-        at: Utc::now(),
-        actor: Actor::scheduler().id,
-        channel: channel_of(app, env),
-        env: Some(env.clone()),
-        command: command.to_string(),
-        decision: decision.to_string(),
-        run_id: None,
-    };
-    if let Err(error) = app.store.audit(&entry) {
-        tracing::error!(%error, "could not audit a scheduler decision");
-    }
+    let scheduler = Actor::scheduler().id;
+    app.audit_line(
+        &scheduler,
+        &channel_of(app, env),
+        Some(env),
+        command,
+        decision,
+        None,
+    );
 }
 
 async fn run_as_scheduler(app: &Arc<App>, env: &EnvName, command: &str) {

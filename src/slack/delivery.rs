@@ -314,12 +314,16 @@ impl SlackOutlet {
     }
 
     /// Stores (when worth it) and queues a delivery; returns its outbox id. Store and queue
-    /// are updated under the channel's lock, so outbox order is delivery order.
-    fn enqueue(&self, channel: &ChannelId, delivery: Delivery) -> Option<OutboxId> {
+    /// are updated under the channel's lock, so outbox order is delivery order. A stored
+    /// post takes its outbox id as its key.
+    fn enqueue(&self, channel: &ChannelId, mut delivery: Delivery) -> Option<OutboxId> {
         let queue = self.queue_of(channel);
         let outbox = {
             let mut pending = queue.pending.lock().expect("queue lock poisoned");
             let outbox = self.store_delivery(channel, &delivery);
+            if let (Delivery::Post { key, .. }, Some(id)) = (&mut delivery, outbox) {
+                *key = id.0;
+            }
             coalesce_into(
                 &mut pending,
                 Queued {
@@ -392,30 +396,19 @@ fn coalesce_into(pending: &mut VecDeque<Queued>, queued: Queued) {
 impl Outlet for SlackOutlet {
     fn post(&self, channel: &ChannelId, message: &Message) -> MessageHandle {
         let handle = MessageHandle::new(channel.clone());
-        let queue = self.queue_of(channel);
-        {
-            let mut pending = queue.pending.lock().expect("queue lock poisoned");
-            // The key is the post's outbox id, known only once stored.
-            let probe = Delivery::Post {
-                key: 0,
+        // Process-local key unless the outbox takes the post (then its id is the key).
+        let volatile = -(handle.local_id as i64);
+        let outbox = self.enqueue(
+            channel,
+            Delivery::Post {
+                key: volatile,
                 message: message.clone(),
-            };
-            let outbox = self.store_delivery(channel, &probe);
-            let key = outbox.map_or(-(handle.local_id as i64), |id| id.0);
-            self.keys
-                .lock()
-                .expect("keys lock poisoned")
-                .insert(handle.local_id, key);
-            pending.push_back(Queued {
-                delivery: Delivery::Post {
-                    key,
-                    message: message.clone(),
-                },
-                outbox,
-                attempts: 0,
-            });
-        }
-        queue.wake.notify_one();
+            },
+        );
+        self.keys
+            .lock()
+            .expect("keys lock poisoned")
+            .insert(handle.local_id, outbox.map_or(volatile, |id| id.0));
         handle
     }
 

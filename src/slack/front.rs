@@ -48,11 +48,6 @@ impl AckReply {
     }
 }
 
-/// How an ack-latency sample is recorded (for `/metrics`).
-pub trait AckObserver: Send + Sync {
-    fn observe_ack(&self, elapsed: Duration);
-}
-
 pub struct SlackFront {
     pub app: Arc<App>,
     pub outlet: Arc<SlackOutlet>,
@@ -62,8 +57,8 @@ pub struct SlackFront {
     pub ack_budget: Duration,
     /// False while shutting down: commands are answered "restarting" and nothing starts.
     pub accepting: AtomicBool,
-    pub ack_observer: Option<Arc<dyn AckObserver>>,
-    pub api_stats: Arc<super::web_api::ApiStats>,
+    /// Ack latencies and the rest of `/metrics` (the app's own).
+    pub metrics: Arc<crate::metrics::Metrics>,
 }
 
 const RESTARTING: &str = "loadtest-bot is restarting; try again in a minute.";
@@ -79,9 +74,7 @@ impl SlackFront {
     pub async fn slash_command(self: &Arc<Self>, command: SlashCommand) -> AckReply {
         let started = Instant::now();
         let reply = self.slash_command_inner(command).await;
-        if let Some(observer) = &self.ack_observer {
-            observer.observe_ack(started.elapsed());
-        }
+        self.metrics.ack_latency.observe(started.elapsed());
         reply
     }
 
@@ -136,9 +129,7 @@ impl SlackFront {
     pub async fn mention(self: &Arc<Self>, mention: Mention) {
         let channel = ChannelId(mention.channel.clone());
         let user = SlackUserId::new(mention.user.clone());
-        if !self.accepting.load(Ordering::SeqCst) {
-            self.outlet
-                .post_ephemeral(&channel, &user, &self.app.notice(RESTARTING));
+        if self.refused_while_stopping(&channel, &user) {
             return;
         }
         let request = Request {
@@ -150,31 +141,34 @@ impl SlackFront {
         self.deliver_reply(&channel, &user, reply);
     }
 
+    /// While shutting down: tells the user to come back and returns true.
+    fn refused_while_stopping(&self, channel: &ChannelId, user: &SlackUserId) -> bool {
+        if self.accepting.load(Ordering::SeqCst) {
+            return false;
+        }
+        self.outlet
+            .post_ephemeral(channel, user, &self.app.notice(RESTARTING));
+        true
+    }
+
     /// A click on one of our buttons.
     pub async fn button_click(self: &Arc<Self>, click: ButtonClick) {
         let channel = ChannelId(click.channel.clone());
         let user = SlackUserId::new(click.user.clone());
-        if !self.accepting.load(Ordering::SeqCst) {
-            self.outlet
-                .post_ephemeral(&channel, &user, &self.app.notice(RESTARTING));
+        if self.refused_while_stopping(&channel, &user) {
             return;
         }
         let (text, decided_run) = match self.command_of(&click) {
             Ok(found) => found,
             Err(answer) => {
-                self.app.audit_log.record(crate::store::AuditEntry {
-                    at: chrono::Utc::now(),
-                    actor: user.clone(),
-                    channel: channel.clone(),
-                    env: None,
-                    command: self
-                        .app
-                        .masker
-                        .mask(&format!("button {} {:?}", click.action_id, click.value))
-                        .into_owned(),
-                    decision: format!("bad input: {answer}"),
-                    run_id: None,
-                });
+                self.app.audit_line(
+                    &user,
+                    &channel,
+                    None,
+                    &format!("button {} {:?}", click.action_id, click.value),
+                    &format!("bad input: {answer}"),
+                    None,
+                );
                 self.outlet
                     .post_ephemeral(&channel, &user, &self.app.notice(&answer));
                 return;

@@ -9,7 +9,6 @@ use super::signature;
 use crate::app::App;
 use crate::metrics::{write_simple, Metrics};
 use crate::model::{ChannelId, SlackUserId};
-use crate::store::AuditEntry;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -27,6 +26,8 @@ pub struct HttpState {
     /// HTTP mode: the signing secret; `None` in Socket Mode, where `/slack/*` does not exist.
     pub signing_secret: Option<String>,
     pub metrics: Arc<Metrics>,
+    /// The Slack Web API client's counters.
+    pub api_stats: Arc<super::web_api::ApiStats>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {
@@ -83,7 +84,7 @@ fn binary_is_usable(binary: &str) -> bool {
 async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     let mut out = String::new();
     state.metrics.render_into(&mut out);
-    let stats = &state.front.api_stats;
+    let stats = &state.api_stats;
     for (name, help, value) in [
         (
             "loadtest_slack_api_calls_total",
@@ -158,41 +159,35 @@ fn authentic(state: &HttpState, path: &str, headers: &HeaderMap, body: &[u8]) ->
         .unauthorized_requests
         .fetch_add(1, Ordering::Relaxed);
     tracing::warn!(path, %error, "refused a Slack request with a bad signature");
-    let entry = AuditEntry {
-        at: chrono::Utc::now(),
-        actor: SlackUserId::new("unauthenticated"),
-        channel: ChannelId("-".into()),
-        env: None,
-        command: format!("POST {path} ({} bytes)", body.len()),
-        decision: format!("unauthorized: {error}"),
-        run_id: None,
-    };
-    if let Err(error) = state.app.store.audit(&entry) {
-        tracing::error!(%error, "could not audit a refused request");
-    }
+    state.app.audit_line(
+        &SlackUserId::new("unauthenticated"),
+        &ChannelId("-".into()),
+        None,
+        &format!("POST {path} ({} bytes)", body.len()),
+        &format!("unauthorized: {error}"),
+        None,
+    );
     false
 }
 
-fn unauthorized() -> Response {
+/// The 401, once the refusal's audit line is on disk.
+async fn unauthorized(state: &HttpState) -> Response {
+    state.app.audit_log.flushed().await;
     (StatusCode::UNAUTHORIZED, "invalid Slack signature\n").into_response()
 }
 
-/// A signed request we cannot read: 400 with the reason, and an audit line.
-fn bad_request(state: &HttpState, what: &str, error: inbound::DecodeError) -> Response {
+/// A signed request we cannot read: 400 with the reason, once its audit line is on disk.
+async fn bad_request(state: &HttpState, what: &str, error: inbound::DecodeError) -> Response {
     tracing::warn!(%error, what, "undecodable Slack request");
-    state.app.audit_log.record(AuditEntry {
-        at: chrono::Utc::now(),
-        actor: SlackUserId::new("unknown"),
-        channel: ChannelId("-".into()),
-        env: None,
-        command: format!("undecodable {what}"),
-        decision: state
-            .app
-            .masker
-            .mask(&format!("bad request: {error}"))
-            .into_owned(),
-        run_id: None,
-    });
+    state.app.audit_line(
+        &SlackUserId::new("unknown"),
+        &ChannelId("-".into()),
+        None,
+        &format!("undecodable {what}"),
+        &format!("bad request: {error}"),
+        None,
+    );
+    state.app.audit_log.flushed().await;
     (StatusCode::BAD_REQUEST, format!("{what}: {error}\n")).into_response()
 }
 
@@ -203,12 +198,12 @@ async fn commands(
 ) -> Response {
     let started = Instant::now();
     if !authentic(&state, "/slack/commands", &headers, &body) {
-        return unauthorized();
+        return unauthorized(&state).await;
     }
     let text = String::from_utf8_lossy(&body);
     let command = match inbound::slash_command_from_form(&text) {
         Ok(command) => command,
-        Err(error) => return bad_request(&state, "slash command", error),
+        Err(error) => return bad_request(&state, "slash command", error).await,
     };
     let ack = state.front.slash_command(command).await;
     tracing::debug!(
@@ -229,7 +224,7 @@ async fn interactions(
     body: Bytes,
 ) -> Response {
     if !authentic(&state, "/slack/interactions", &headers, &body) {
-        return unauthorized();
+        return unauthorized(&state).await;
     }
     match inbound::button_click_from_form(&String::from_utf8_lossy(&body)) {
         Ok(Some(click)) => {
@@ -238,13 +233,13 @@ async fn interactions(
             StatusCode::OK.into_response()
         }
         Ok(None) => StatusCode::OK.into_response(),
-        Err(error) => bad_request(&state, "interaction", error),
+        Err(error) => bad_request(&state, "interaction", error).await,
     }
 }
 
 async fn events(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
     if !authentic(&state, "/slack/events", &headers, &body) {
-        return unauthorized();
+        return unauthorized(&state).await;
     }
     match inbound::event_body(&body) {
         Ok(EventBody::UrlVerification { challenge }) => (
@@ -259,6 +254,6 @@ async fn events(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: B
             StatusCode::OK.into_response()
         }
         Ok(EventBody::Ignored) => StatusCode::OK.into_response(),
-        Err(error) => bad_request(&state, "event", error),
+        Err(error) => bad_request(&state, "event", error).await,
     }
 }

@@ -4,14 +4,13 @@
 //! queued messages go out and exits.
 
 use super::delivery::{Pacing, SlackOutlet};
-use super::front::{AckObserver, SlackFront};
+use super::front::SlackFront;
 use super::groups::{GroupResolver, DEFAULT_TTL};
 use super::http::{router, HttpState};
 use super::socket::SocketMode;
 use super::web_api::{client_for, RetryPolicy, WebApi};
 use crate::app::{self, App, ExitClass};
 use crate::config::SlackMode;
-use crate::metrics::Metrics;
 use crate::store::Store;
 use anyhow::Context;
 use std::path::Path;
@@ -67,14 +66,6 @@ impl SlackEnv {
     }
 }
 
-struct AckMetrics(Arc<Metrics>);
-
-impl AckObserver for AckMetrics {
-    fn observe_ack(&self, elapsed: Duration) {
-        self.0.ack_latency.observe(elapsed);
-    }
-}
-
 pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     let config = app::load_config(config_path)?;
     let slack = SlackEnv::read()?;
@@ -124,8 +115,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
         groups: GroupResolver::new(Arc::clone(&api), &app.config, DEFAULT_TTL),
         ack_budget: Duration::from_millis(2000),
         accepting: AtomicBool::new(true),
-        ack_observer: Some(Arc::new(AckMetrics(Arc::clone(&metrics)))),
-        api_stats: Arc::clone(&api.stats),
+        metrics: Arc::clone(&metrics),
     });
 
     let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
@@ -143,6 +133,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
             SlackMode::Socket => None,
         },
         metrics: Arc::clone(&metrics),
+        api_stats: Arc::clone(&api.stats),
     });
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {

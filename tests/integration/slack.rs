@@ -121,6 +121,12 @@ impl Drop for Serve {
     }
 }
 
+/// A slash command through the Socket Mode connection: the bot's ack and how long it took.
+fn slash_over_socket(fake: &FakeSlack, user: &str, channel: &str, text: &str) -> (Value, Duration) {
+    let envelope = fake.send_envelope("slash_commands", slash_command_payload(user, channel, text));
+    fake.wait_for_ack(&envelope, Duration::from_secs(5))
+}
+
 fn signed_headers(timestamp: i64, body: &str, secret: &str) -> Vec<(&'static str, String)> {
     vec![
         ("X-Slack-Request-Timestamp", timestamp.to_string()),
@@ -160,8 +166,11 @@ fn applies(bot: &BotFixture) -> usize {
 }
 
 fn bound_fixture() -> BotFixture {
-    let bot = BotFixture::with_fake_terraform();
-    // Bind the environment to the test channel, as a team would.
+    bind_to_test_channel(BotFixture::with_fake_terraform())
+}
+
+/// Binds the fixture's environment to the test channel, as a team would.
+fn bind_to_test_channel(bot: BotFixture) -> BotFixture {
     let text = std::fs::read_to_string(bot.config_path()).unwrap().replace(
         "default = true\n",
         &format!("default = true\nchannels = [\"{CHANNEL}\"]\n"),
@@ -186,11 +195,7 @@ fn socket_mode_runs_a_slash_command_live_in_the_channel_and_rides_out_a_429_stor
     fake.wait_for_socket(Duration::from_secs(20));
 
     // Bad input: an ephemeral answer on the ack, nothing posted, nothing run.
-    let bad = fake.send_envelope(
-        "slash_commands",
-        slash_command_payload("U0ALICE", CHANNEL, "up hugee"),
-    );
-    let (ack, _) = fake.wait_for_ack(&bad, Duration::from_secs(5));
+    let (ack, _) = slash_over_socket(&fake, "U0ALICE", CHANNEL, "up hugee");
     assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
     assert!(
         ack["payload"]["text"]
@@ -208,11 +213,7 @@ fn socket_mode_runs_a_slash_command_live_in_the_channel_and_rides_out_a_429_stor
             retry_after_secs: 1,
         },
     );
-    let envelope = fake.send_envelope(
-        "slash_commands",
-        slash_command_payload("U0ALICE", CHANNEL, "up small for 2h"),
-    );
-    let (ack, ack_latency) = fake.wait_for_ack(&envelope, Duration::from_secs(5));
+    let (ack, ack_latency) = slash_over_socket(&fake, "U0ALICE", CHANNEL, "up small for 2h");
     assert!(
         ack_latency < Duration::from_secs(3),
         "ack took {ack_latency:?}"
@@ -297,11 +298,7 @@ fn socket_mode_runs_a_slash_command_live_in_the_channel_and_rides_out_a_429_stor
     assert_eq!(status.channel, CHANNEL);
 
     // From a channel the environment is not bound to: refused, only to the requester.
-    let elsewhere = fake.send_envelope(
-        "slash_commands",
-        slash_command_payload("U0ALICE", "C0RANDOM", "down"),
-    );
-    let (ack, _) = fake.wait_for_ack(&elsewhere, Duration::from_secs(5));
+    let (ack, _) = slash_over_socket(&fake, "U0ALICE", "C0RANDOM", "down");
     assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
     assert_eq!(applies(&bot), 1, "nothing ran for the refused command");
 
@@ -625,11 +622,7 @@ fn user_groups_grant_roles_and_keep_2h_on_a_warning_holds_the_scale_down() {
     fake.wait_for_socket(Duration::from_secs(20));
 
     // Not in the group: a viewer, refused in one line naming the role.
-    let denied = fake.send_envelope(
-        "slash_commands",
-        slash_command_payload("U0DAVE", CHANNEL, "up small"),
-    );
-    let (ack, _) = fake.wait_for_ack(&denied, Duration::from_secs(5));
+    let (ack, _) = slash_over_socket(&fake, "U0DAVE", CHANNEL, "up small");
     assert_eq!(ack["payload"]["response_type"], "ephemeral", "{ack}");
     assert!(
         ack["payload"]["text"]
@@ -639,11 +632,7 @@ fn user_groups_grant_roles_and_keep_2h_on_a_warning_holds_the_scale_down() {
         "{ack}"
     );
     // In the group: an operator.
-    let allowed = fake.send_envelope(
-        "slash_commands",
-        slash_command_payload("U0CAROL", CHANNEL, "up small"),
-    );
-    let (ack, _) = fake.wait_for_ack(&allowed, Duration::from_secs(5));
+    let (ack, _) = slash_over_socket(&fake, "U0CAROL", CHANNEL, "up small");
     assert_eq!(ack["payload"]["response_type"], "in_channel", "{ack}");
     fake.wait_for_message("Carol's run", Duration::from_secs(20), |m| {
         m.text.starts_with("[local] up small: succeeded")
@@ -1027,12 +1016,7 @@ fn hostile_texts() -> Vec<String> {
 #[test]
 fn a_hostile_corpus_is_answered_audited_and_never_starts_terraform() {
     let fake = FakeSlack::start();
-    let bot = BotFixture::with_recording_terraform_and_access();
-    let text = std::fs::read_to_string(bot.config_path()).unwrap().replace(
-        "default = true\n",
-        &format!("default = true\nchannels = [\"{CHANNEL}\"]\n"),
-    );
-    std::fs::write(bot.config_path(), text).unwrap();
+    let bot = bind_to_test_channel(BotFixture::with_recording_terraform_and_access());
     let serve = Serve::start(&bot, &fake, Mode::Http, &[]);
     let commands_url = format!("{}/slack/commands", serve.base_url);
     let mut requests = 0usize;
