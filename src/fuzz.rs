@@ -250,3 +250,56 @@ fn the_terraform_event_reader_never_panics_on_mangled_lines() {
         let _ = crate::terraform::events::state_lock_info(&line);
     }
 }
+
+#[test]
+fn the_maskers_clean_text_shortcut_never_changes_an_answer() {
+    let mut rng = Rng(0x5EED_0004);
+    let secrets = [
+        "hunter2-secret",
+        "p@ss\"word\\x",
+        "s3cr3t-value",
+        "日本語の秘密です",
+    ];
+    let patterns = [
+        r"(?i)internal-[a-z]{4}",
+        r"^anchored\d+$",
+        r"(?x) tok \d{3}",
+    ]
+    .into_iter()
+    .map(|p| regex::Regex::new(p).unwrap())
+    .collect();
+    let masker = crate::terraform::mask::Masker::new(
+        secrets.iter().map(|s| s.to_string()).collect(),
+        patterns,
+    );
+    let pieces = [
+        "AKIAABCDEFGHIJKLMNOP",
+        "xoxb-123-abc",
+        "xapp-1-A",
+        "AWS_SECRET_ACCESS_KEY = abc",
+        "Internal-ABCD",
+        "anchored42",
+        "tok123",
+        "p@ss\\\"word\\\\x",
+    ];
+    for _ in 0..cases() {
+        let mut text = random_text(&mut rng);
+        for _ in 0..rng.below(3) {
+            let piece = if rng.below(2) == 0 {
+                rng.pick(&secrets)
+            } else {
+                rng.pick(&pieces)
+            };
+            let at = (0..=text.len())
+                .filter(|i| text.is_char_boundary(*i))
+                .nth(rng.below(text.len() + 1))
+                .unwrap_or(text.len());
+            text.insert_str(at, piece);
+        }
+        assert_eq!(
+            masker.mask(&text),
+            masker.mask_every_pattern(&text),
+            "{text:?}"
+        );
+    }
+}

@@ -99,12 +99,12 @@ const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// Everything `status` shows for one environment (SPEC §8).
 pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
-    let size = app
-        .store
-        .get_env_size(env)
-        .ok()
-        .flatten()
-        .map(|s| s.size.to_string());
+    let now = chrono::Utc::now();
+    let snapshot = app.store.env_snapshot(env, now).unwrap_or_else(|error| {
+        tracing::warn!(%error, %env, "status could not read the store");
+        Default::default()
+    });
+    let size = snapshot.size.as_ref().map(|s| s.size.to_string());
     let est_hourly_usd = size
         .as_deref()
         .and_then(|size| app.sizes.get(size))
@@ -161,11 +161,10 @@ pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
             view.master = Some("none (never deployed by this bot)".to_string());
         }
     }
-    let now = chrono::Utc::now();
-    if let Ok(Some(lease)) = app.store.get_lease(env) {
+    if let Some(lease) = &snapshot.lease {
         view.lease_end = Some(format_time(app, env, lease.expires_at));
     }
-    if let Ok(Some(hold)) = app.store.get_hold(env, now) {
+    if let Some(hold) = &snapshot.hold {
         view.holds.push(format!(
             "until {} by {}",
             format_time(app, env, hold.until),
@@ -174,7 +173,14 @@ pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
     }
     let lane = app.queue.snapshot(env);
     let job = |run: RunId, state: String| -> JobView {
-        let record = app.store.get_run(run).ok().flatten();
+        // A run in this process's queue is active, so normally in the snapshot; one that
+        // ended since is looked up on its own.
+        let record = snapshot
+            .active_runs
+            .iter()
+            .find(|record| record.id == run)
+            .cloned()
+            .or_else(|| app.store.get_run(run).ok().flatten());
         let (done, total) = app.live_progress(run).unzip();
         JobView {
             run_id: run,
@@ -202,31 +208,29 @@ pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
     }
     // Runs of another process sharing the state directory (an `exec` next to `serve`), and
     // plans waiting for approval.
-    if let Ok(active) = app.store.active_runs(Some(env)) {
-        for record in active {
-            if view.jobs.iter().any(|j| j.run_id == record.id) {
-                continue;
-            }
-            let state = match record.outcome {
-                RunOutcome::AwaitingApproval => "awaiting approval".to_string(),
-                RunOutcome::Running => "running (another process)".to_string(),
-                RunOutcome::Queued => "queued (another process)".to_string(),
-                _ => continue,
-            };
-            view.jobs.push(JobView {
-                run_id: record.id,
-                command: format!("{} {}", record.verb, record.args)
-                    .trim()
-                    .to_string(),
-                actor: record.actor,
-                state,
-                done: None,
-                total: None,
-            });
+    for record in &snapshot.active_runs {
+        if view.jobs.iter().any(|j| j.run_id == record.id) {
+            continue;
         }
+        let state = match record.outcome {
+            RunOutcome::AwaitingApproval => "awaiting approval".to_string(),
+            RunOutcome::Running => "running (another process)".to_string(),
+            RunOutcome::Queued => "queued (another process)".to_string(),
+            _ => continue,
+        };
+        view.jobs.push(JobView {
+            run_id: record.id,
+            command: format!("{} {}", record.verb, record.args)
+                .trim()
+                .to_string(),
+            actor: record.actor.clone(),
+            state,
+            done: None,
+            total: None,
+        });
     }
-    if let Ok(Some(last)) = app.store.last_finished_run(env) {
-        view.last_run = Some(history_row(app, env, &last));
+    if let Some(last) = &snapshot.last_finished_run {
+        view.last_run = Some(history_row(app, env, last));
     }
     view
 }

@@ -26,6 +26,7 @@ use crate::model::RunOutcome;
 use crate::terraform::mask::Masker;
 use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext};
 use serde_json::Value;
+use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
 /// The message kinds, each rendered by `commands/templates/<name>.hbs`.
@@ -245,9 +246,10 @@ impl Renderer {
 
     fn render(&self, name: &str, ctx: Value) -> Result<Message, RenderError> {
         let path = self.dir.join(format!("{name}.hbs"));
+        // Owned into the context: `render(name, &ctx)` would copy the whole view first.
         let rendered = self
             .registry
-            .render(name, &ctx)
+            .render_with_context(name, &Context::from(ctx))
             .map_err(|e| RenderError::Render {
                 path: path.clone(),
                 message: e.to_string(),
@@ -256,17 +258,15 @@ impl Renderer {
             path: path.clone(),
             message,
         };
-        let value: Value = serde_json::from_str(&rendered).map_err(|e| bad(e.to_string()))?;
-        let text = value
-            .get("text")
-            .and_then(Value::as_str)
-            .ok_or_else(|| bad("no string `text`".into()))?
-            .to_string();
-        let blocks = value
-            .get("blocks")
-            .and_then(Value::as_array)
-            .ok_or_else(|| bad("no `blocks` array".into()))?
-            .clone();
+        let mut value: Value = serde_json::from_str(&rendered).map_err(|e| bad(e.to_string()))?;
+        let text = match value.get_mut("text").map(Value::take) {
+            Some(Value::String(text)) => text,
+            _ => return Err(bad("no string `text`".into())),
+        };
+        let blocks = match value.get_mut("blocks").map(Value::take) {
+            Some(Value::Array(blocks)) => blocks,
+            _ => return Err(bad("no `blocks` array".into())),
+        };
         if let Some(i) = blocks
             .iter()
             .position(|b| b.get("type").and_then(Value::as_str).is_none())
@@ -275,8 +275,12 @@ impl Renderer {
         }
         let mut msg = enforce_limits(Message { text, blocks });
         if let Some(masker) = &self.masker {
-            msg.text = masker.mask(&msg.text).into_owned();
-            msg.blocks = msg.blocks.iter().map(|b| masker.mask_json(b)).collect();
+            if let Cow::Owned(masked) = masker.mask(&msg.text) {
+                msg.text = masked;
+            }
+            msg.blocks
+                .iter_mut()
+                .for_each(|block| masker.mask_json_in_place(block));
         }
         Ok(msg)
     }

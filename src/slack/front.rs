@@ -37,15 +37,33 @@ impl AckReply {
 
     /// The JSON body Slack expects in an HTTP-mode response or a Socket Mode ack payload.
     pub fn to_json(&self) -> Value {
-        let mut body = json!({
-            "response_type": if self.in_channel { "in_channel" } else { "ephemeral" },
-            "text": self.text,
-        });
-        if !self.blocks.is_empty() {
-            body["blocks"] = Value::Array(self.blocks.clone());
-        }
-        body
+        serde_json::to_value(self.body()).unwrap_or_default()
     }
+
+    /// [`AckReply::to_json`] as text, written straight from the reply (no copy of the blocks).
+    pub fn to_json_string(&self) -> String {
+        serde_json::to_string(&self.body()).unwrap_or_default()
+    }
+
+    fn body(&self) -> AckBody<'_> {
+        AckBody {
+            response_type: if self.in_channel {
+                "in_channel"
+            } else {
+                "ephemeral"
+            },
+            text: &self.text,
+            blocks: &self.blocks,
+        }
+    }
+}
+
+#[derive(serde::Serialize)]
+struct AckBody<'a> {
+    response_type: &'static str,
+    text: &'a str,
+    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
+    blocks: &'a [Value],
 }
 
 pub struct SlackFront {
@@ -288,4 +306,28 @@ fn button_label(action_id: &str) -> &'static str {
 fn ack_of(reply: Reply) -> AckReply {
     let in_channel = reply.visibility == Visibility::Channel;
     AckReply::from_message(reply.message, in_channel)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_ack_body_names_its_visibility_and_omits_empty_blocks() {
+        let mut ack = AckReply {
+            text: "status of lt1".into(),
+            blocks: Vec::new(),
+            in_channel: false,
+        };
+        assert_eq!(
+            ack.to_json(),
+            json!({"response_type": "ephemeral", "text": "status of lt1"})
+        );
+        ack.in_channel = true;
+        ack.blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "*lt1*"}})];
+        let as_text: Value = serde_json::from_str(&ack.to_json_string()).unwrap();
+        assert_eq!(as_text, ack.to_json());
+        assert_eq!(as_text["response_type"], "in_channel");
+        assert_eq!(as_text["blocks"][0]["text"]["text"], "*lt1*");
+    }
 }

@@ -213,7 +213,7 @@ async fn commands(
     (
         StatusCode::OK,
         [(header::CONTENT_TYPE, "application/json")],
-        ack.to_json().to_string(),
+        ack.to_json_string(),
     )
         .into_response()
 }

@@ -7,7 +7,7 @@ use super::CachedStatements as _;
 use super::{millis, time_column, Store, StoreError};
 use crate::model::{EnvName, SizeName, SlackUserId};
 use chrono::{DateTime, TimeDelta, Utc};
-use rusqlite::{params, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 
 /// An environment is up at `size` until `expires_at`, then the scheduler scales it down.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -91,14 +91,7 @@ impl Store {
     /// The lease of `env`, expired or not (an expired lease is one the scheduler still has
     /// to act on).
     pub fn get_lease(&self, env: &EnvName) -> Result<Option<Lease>, StoreError> {
-        self.read(|tx| {
-            tx.query_row_cached(
-                &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE env = ?1"),
-                [env.as_str()],
-                lease_from_row,
-            )
-            .optional()
-        })
+        self.read(|tx| select_lease(tx, env))
     }
 
     /// Every lease, soonest end first.
@@ -181,21 +174,7 @@ impl Store {
 
     /// The hold of `env` if it is still in force at `now`; an expired hold is `None`.
     pub fn get_hold(&self, env: &EnvName, now: DateTime<Utc>) -> Result<Option<Hold>, StoreError> {
-        self.read(|tx| {
-            tx.query_row_cached(
-                "SELECT env, until, set_by, set_at FROM holds WHERE env = ?1 AND until > ?2",
-                params![env.as_str(), millis(now)],
-                |row| {
-                    Ok(Hold {
-                        env: EnvName(row.get("env")?),
-                        until: time_column(row, "until")?,
-                        set_by: SlackUserId(row.get("set_by")?),
-                        set_at: time_column(row, "set_at")?,
-                    })
-                },
-            )
-            .optional()
-        })
+        self.read(|tx| select_hold(tx, env, now))
     }
 
     /// Records that `env` now runs at `size` (after a successful apply).
@@ -216,21 +195,52 @@ impl Store {
 
     /// The size `env` was last applied at; `None` when the bot never applied it.
     pub fn get_env_size(&self, env: &EnvName) -> Result<Option<EnvSize>, StoreError> {
-        self.read(|tx| {
-            tx.query_row_cached(
-                "SELECT env, size, updated_at FROM env_state WHERE env = ?1",
-                [env.as_str()],
-                |row| {
-                    Ok(EnvSize {
-                        env: EnvName(row.get("env")?),
-                        size: SizeName(row.get("size")?),
-                        updated_at: time_column(row, "updated_at")?,
-                    })
-                },
-            )
-            .optional()
-        })
+        self.read(|tx| select_env_size(tx, env))
     }
+}
+
+pub(super) fn select_lease(tx: &Connection, env: &EnvName) -> rusqlite::Result<Option<Lease>> {
+    tx.query_row_cached(
+        &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE env = ?1"),
+        [env.as_str()],
+        lease_from_row,
+    )
+    .optional()
+}
+
+pub(super) fn select_hold(
+    tx: &Connection,
+    env: &EnvName,
+    now: DateTime<Utc>,
+) -> rusqlite::Result<Option<Hold>> {
+    tx.query_row_cached(
+        "SELECT env, until, set_by, set_at FROM holds WHERE env = ?1 AND until > ?2",
+        params![env.as_str(), millis(now)],
+        |row| {
+            Ok(Hold {
+                env: EnvName(row.get("env")?),
+                until: time_column(row, "until")?,
+                set_by: SlackUserId(row.get("set_by")?),
+                set_at: time_column(row, "set_at")?,
+            })
+        },
+    )
+    .optional()
+}
+
+pub(super) fn select_env_size(tx: &Connection, env: &EnvName) -> rusqlite::Result<Option<EnvSize>> {
+    tx.query_row_cached(
+        "SELECT env, size, updated_at FROM env_state WHERE env = ?1",
+        [env.as_str()],
+        |row| {
+            Ok(EnvSize {
+                env: EnvName(row.get("env")?),
+                size: SizeName(row.get("size")?),
+                updated_at: time_column(row, "updated_at")?,
+            })
+        },
+    )
+    .optional()
 }
 
 #[cfg(test)]

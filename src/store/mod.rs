@@ -181,6 +181,38 @@ impl Store {
     }
 }
 
+/// What `status` reads from the store about one environment, taken in one read transaction:
+/// one lock and one snapshot instead of five.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct EnvSnapshot {
+    pub size: Option<EnvSize>,
+    pub lease: Option<Lease>,
+    /// The hold in force at the snapshot's time, if any.
+    pub hold: Option<Hold>,
+    /// Queued, running and awaiting-approval runs, oldest first.
+    pub active_runs: Vec<RunRecord>,
+    pub last_finished_run: Option<RunRecord>,
+}
+
+impl Store {
+    /// [`EnvSnapshot`] of `env` at `now`.
+    pub fn env_snapshot(
+        &self,
+        env: &crate::model::EnvName,
+        now: DateTime<Utc>,
+    ) -> Result<EnvSnapshot, StoreError> {
+        self.read(|tx| {
+            Ok(EnvSnapshot {
+                size: leases::select_env_size(tx, env)?,
+                lease: leases::select_lease(tx, env)?,
+                hold: leases::select_hold(tx, env, now)?,
+                active_runs: runs::select_active_runs(tx, Some(env))?,
+                last_finished_run: runs::select_last_finished_run(tx, env)?,
+            })
+        })
+    }
+}
+
 /// `query_row` and `execute` through the connection's statement cache: the store runs the
 /// same few statements over and over, and compiling SQL was a visible share of a command's
 /// cost under load.
@@ -358,6 +390,55 @@ mod tests {
     use super::test_support::{at, new_run, temp_store};
     use super::*;
     use crate::model::{EnvName, SizeName};
+
+    #[test]
+    fn an_env_snapshot_holds_what_the_single_reads_return() {
+        let (_dir, store) = temp_store();
+        let env = EnvName::new("lt1");
+        let empty = store.env_snapshot(&env, at(0)).unwrap();
+        assert_eq!(empty, EnvSnapshot::default());
+        store
+            .set_env_size(&env, &SizeName::new("large"), at(1))
+            .unwrap();
+        store
+            .set_lease(&Lease {
+                env: env.clone(),
+                size: SizeName::new("large"),
+                expires_at: at(7200),
+                set_by: crate::model::SlackUserId::new("UANA"),
+                set_at: at(1),
+            })
+            .unwrap();
+        store
+            .set_hold(&Hold {
+                env: env.clone(),
+                until: at(3600),
+                set_by: crate::model::SlackUserId::new("UBOB"),
+                set_at: at(2),
+            })
+            .unwrap();
+        let finished = store.create_run(&new_run("lt1", "up", "large")).unwrap();
+        store
+            .update_outcome(finished, crate::model::RunOutcome::Succeeded, at(3))
+            .unwrap();
+        store.create_run(&new_run("lt1", "down", "")).unwrap();
+        store.create_run(&new_run("lt2", "up", "small")).unwrap();
+
+        let snapshot = store.env_snapshot(&env, at(10)).unwrap();
+        assert_eq!(snapshot.size, store.get_env_size(&env).unwrap());
+        assert_eq!(snapshot.lease, store.get_lease(&env).unwrap());
+        assert_eq!(snapshot.hold, store.get_hold(&env, at(10)).unwrap());
+        assert_eq!(snapshot.active_runs, store.active_runs(Some(&env)).unwrap());
+        assert_eq!(
+            snapshot.last_finished_run,
+            store.last_finished_run(&env).unwrap()
+        );
+        assert!(snapshot.size.is_some() && snapshot.lease.is_some() && snapshot.hold.is_some());
+        assert_eq!(snapshot.active_runs.len(), 1, "lt2's run is not lt1's");
+        assert_eq!(snapshot.last_finished_run.map(|run| run.id), Some(finished));
+        // A hold that has ended is not in force.
+        assert_eq!(store.env_snapshot(&env, at(4000)).unwrap().hold, None);
+    }
 
     fn version_of(path: &Path) -> i64 {
         let conn = Connection::open(path).unwrap();

@@ -145,6 +145,34 @@ pub(super) fn select_run(tx: &Connection, id: RunId) -> rusqlite::Result<Option<
     .optional()
 }
 
+pub(super) fn select_last_finished_run(
+    tx: &Connection,
+    env: &EnvName,
+) -> rusqlite::Result<Option<RunRecord>> {
+    tx.query_row_cached(
+        &format!(
+            "SELECT {RUN_COLUMNS} FROM runs WHERE env = ?1 \
+             AND outcome NOT IN {ACTIVE_OUTCOMES} \
+             ORDER BY finished_at DESC, id DESC LIMIT 1"
+        ),
+        [env.as_str()],
+        run_from_row,
+    )
+    .optional()
+}
+
+pub(super) fn select_active_runs(
+    tx: &Connection,
+    env: Option<&EnvName>,
+) -> rusqlite::Result<Vec<RunRecord>> {
+    let mut statement = tx.prepare_cached(&format!(
+        "SELECT {RUN_COLUMNS} FROM runs WHERE outcome IN {ACTIVE_OUTCOMES} \
+         AND (?1 IS NULL OR env = ?1) ORDER BY id"
+    ))?;
+    let rows = statement.query_map([env.map(EnvName::as_str)], run_from_row)?;
+    rows.collect()
+}
+
 fn path_text(path: &Path) -> Result<&str, StoreError> {
     path.to_str()
         .ok_or_else(|| StoreError::NonUtf8Path(path.to_path_buf()))
@@ -304,31 +332,13 @@ impl Store {
 
     /// The run of `env` that finished last (any final outcome).
     pub fn last_finished_run(&self, env: &EnvName) -> Result<Option<RunRecord>, StoreError> {
-        self.read(|tx| {
-            tx.query_row_cached(
-                &format!(
-                    "SELECT {RUN_COLUMNS} FROM runs WHERE env = ?1 \
-                     AND outcome NOT IN {ACTIVE_OUTCOMES} \
-                     ORDER BY finished_at DESC, id DESC LIMIT 1"
-                ),
-                [env.as_str()],
-                run_from_row,
-            )
-            .optional()
-        })
+        self.read(|tx| select_last_finished_run(tx, env))
     }
 
     /// Queued, running and awaiting-approval runs, oldest first (queue order); all
     /// environments when `env` is `None`.
     pub fn active_runs(&self, env: Option<&EnvName>) -> Result<Vec<RunRecord>, StoreError> {
-        self.read(|tx| {
-            let mut statement = tx.prepare_cached(&format!(
-                "SELECT {RUN_COLUMNS} FROM runs WHERE outcome IN {ACTIVE_OUTCOMES} \
-                 AND (?1 IS NULL OR env = ?1) ORDER BY id"
-            ))?;
-            let rows = statement.query_map([env.map(EnvName::as_str)], run_from_row)?;
-            rows.collect()
-        })
+        self.read(|tx| select_active_runs(tx, env))
     }
 
     /// At start-up: every `queued` or `running` run whose owner process is gone (per

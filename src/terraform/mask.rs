@@ -12,7 +12,7 @@
 //! Values shorter than [`MIN_SECRET_LEN`] characters are ignored: masking `true` or `1` would
 //! blank out half of every message and hide nothing worth hiding.
 
-use regex::Regex;
+use regex::{Regex, RegexSet, RegexSetBuilder};
 use serde_json::Value;
 use std::borrow::Cow;
 
@@ -37,6 +37,10 @@ pub struct Masker {
     /// the leftmost-first match is the longest and overlapping secrets are hidden whole.
     literals: Option<Regex>,
     patterns: Vec<Regex>,
+    /// The literals and every pattern in one set: a single scan tells that a text is clean,
+    /// as nearly every text is, instead of one scan per pattern. `None` if it could not be
+    /// built; then every text takes the full path, so masking never depends on it.
+    any: Option<RegexSet>,
 }
 
 /// Whether the environment variable `name` holds a secret (rule in the module doc).
@@ -102,9 +106,19 @@ impl Masker {
             .filter_map(|p| Regex::new(p).ok())
             .collect();
         all_patterns.extend(patterns);
+        let any = RegexSetBuilder::new(
+            literals
+                .iter()
+                .chain(&all_patterns)
+                .map(|regex| regex.as_str()),
+        )
+        .size_limit(64 << 20)
+        .build()
+        .ok();
         Masker {
             literals,
             patterns: all_patterns,
+            any,
         }
     }
 
@@ -132,6 +146,14 @@ impl Masker {
 
     /// `text` with every secret and pattern match replaced by `***`; borrowed when clean.
     pub fn mask<'a>(&self, text: &'a str) -> Cow<'a, str> {
+        if self.any.as_ref().is_some_and(|any| !any.is_match(text)) {
+            return Cow::Borrowed(text);
+        }
+        self.mask_every_pattern(text)
+    }
+
+    /// [`Masker::mask`] without the clean-text shortcut: every replacement, in order.
+    pub(crate) fn mask_every_pattern<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out: Cow<'a, str> = Cow::Borrowed(text);
         if let Some(literals) = &self.literals {
             if let Cow::Owned(replaced) = literals.replace_all(&out, MASK) {
@@ -150,27 +172,44 @@ impl Masker {
     /// `"sensitive": true` (Terraform's output shape) and string values under keys naming a
     /// password, secret, token or private key become `***` whatever they contain.
     pub fn mask_json(&self, value: &Value) -> Value {
+        let mut masked = value.clone();
+        self.mask_json_in_place(&mut masked);
+        masked
+    }
+
+    /// [`Masker::mask_json`] on a value the caller owns: only what changes is rewritten.
+    pub fn mask_json_in_place(&self, value: &mut Value) {
         match value {
-            Value::String(s) => Value::String(self.mask(s).into_owned()),
-            Value::Array(items) => Value::Array(items.iter().map(|v| self.mask_json(v)).collect()),
+            Value::String(s) => {
+                if let Cow::Owned(masked) = self.mask(s) {
+                    *s = masked;
+                }
+            }
+            Value::Array(items) => items.iter_mut().for_each(|v| self.mask_json_in_place(v)),
             Value::Object(map) => {
                 let marked_sensitive = map.get("sensitive") == Some(&Value::Bool(true));
-                let masked = map
-                    .iter()
-                    .map(|(key, v)| {
-                        let hide = (marked_sensitive && key == "value" && !v.is_null())
-                            || (v.is_string() && is_sensitive_key(key));
-                        let v = if hide {
-                            Value::String(MASK.to_string())
-                        } else {
-                            self.mask_json(v)
-                        };
-                        (self.mask(key).into_owned(), v)
-                    })
-                    .collect();
-                Value::Object(masked)
+                for (key, v) in map.iter_mut() {
+                    let hide = (marked_sensitive && key == "value" && !v.is_null())
+                        || (v.is_string() && is_sensitive_key(key));
+                    if hide {
+                        *v = Value::String(MASK.to_string());
+                    } else {
+                        self.mask_json_in_place(v);
+                    }
+                }
+                // Keys cannot be changed in place; a key holding a secret is rare enough to
+                // rebuild the object for.
+                if map
+                    .keys()
+                    .any(|key| matches!(self.mask(key), Cow::Owned(_)))
+                {
+                    let entries = std::mem::take(map);
+                    for (key, v) in entries {
+                        map.insert(self.mask(&key).into_owned(), v);
+                    }
+                }
             }
-            other => other.clone(),
+            _ => {}
         }
     }
 }
@@ -231,6 +270,27 @@ mod tests {
         assert_eq!(doc, r#"{"v":"pa\"ss\\word\nx"}"#);
         check(&m, &doc, r#"{"v":"***"}"#);
         check(&m, "raw: pa\"ss\\word\nx.", "raw: ***.");
+    }
+
+    #[test]
+    fn the_clean_text_set_covers_literals_and_patterns() {
+        let m = Masker::new(
+            vec!["hunter2-secret".into()],
+            vec![Regex::new(r"(?i)internal-[a-z]{4}").unwrap()],
+        );
+        let any = m.any.as_ref().expect("the set builds");
+        // Literals (one regex) + four built-in patterns + one extra.
+        assert_eq!(any.len(), 6);
+        assert!(!any.is_match("a clean status line"));
+        for dirty in [
+            "x hunter2-secret y",
+            "INTERNAL-abcd",
+            "xoxb-1-2",
+            "AKIAABCDEFGHIJKLMNOP",
+        ] {
+            assert!(any.is_match(dirty), "{dirty}");
+            assert!(matches!(m.mask(dirty), Cow::Owned(_)), "{dirty}");
+        }
     }
 
     #[test]
