@@ -245,17 +245,18 @@ impl Renderer {
     }
 
     fn render(&self, name: &str, ctx: Value) -> Result<Message, RenderError> {
-        let path = self.dir.join(format!("{name}.hbs"));
+        // The template's path is only for errors, so it is built only for one.
+        let path = || self.dir.join(format!("{name}.hbs"));
         // Owned into the context: `render(name, &ctx)` would copy the whole view first.
         let rendered = self
             .registry
             .render_with_context(name, &Context::from(ctx))
             .map_err(|e| RenderError::Render {
-                path: path.clone(),
+                path: path(),
                 message: e.to_string(),
             })?;
         let bad = |message: String| RenderError::BadOutput {
-            path: path.clone(),
+            path: path(),
             message,
         };
         let mut value: Value = serde_json::from_str(&rendered).map_err(|e| bad(e.to_string()))?;
