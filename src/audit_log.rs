@@ -17,14 +17,11 @@ const MAX_BATCH: usize = 512;
 /// others to join it. A lone command never waits: only a batch that found company sets it up.
 const GATHER_WINDOW: std::time::Duration = std::time::Duration::from_millis(1);
 
-enum Job {
-    Entry(u64, Box<AuditEntry>),
-    /// Commit what came before, then answer (shutdown, tests).
-    Flush(mpsc::Sender<()>),
-}
+/// An entry and its sequence number, on its way to the writer.
+type Numbered = (u64, AuditEntry);
 
 pub struct AuditLog {
-    jobs: Mutex<mpsc::Sender<Job>>,
+    jobs: Mutex<mpsc::Sender<Numbered>>,
     next_seq: AtomicU64,
     progress: Arc<Progress>,
 }
@@ -77,7 +74,7 @@ impl Drop for WriterGone {
 impl AuditLog {
     /// Starts the writer thread on its own connection to `store`'s database file.
     pub fn start(store: Store) -> Arc<AuditLog> {
-        let (jobs, inbox) = mpsc::channel::<Job>();
+        let (jobs, inbox) = mpsc::channel::<Numbered>();
         let progress = Arc::new(Progress::default());
         let writer_progress = Arc::clone(&progress);
         std::thread::Builder::new()
@@ -100,7 +97,7 @@ impl AuditLog {
         // and "committed up to N" covers every entry numbered N or less.
         let jobs = self.jobs.lock().expect("audit sender lock poisoned");
         let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-        let sent = jobs.send(Job::Entry(seq, Box::new(entry)));
+        let sent = jobs.send((seq, entry));
         drop(jobs);
         if sent.is_err() {
             tracing::error!("the audit writer is gone; an audit entry was not written");
@@ -129,61 +126,35 @@ impl AuditLog {
         }
         let _ = woken.await;
     }
-
-    /// Blocking flush, for shutdown and synchronous callers.
-    pub fn flush_blocking(&self) {
-        let (done_tx, done_rx) = mpsc::channel();
-        let sent = self
-            .jobs
-            .lock()
-            .expect("audit sender lock poisoned")
-            .send(Job::Flush(done_tx));
-        if sent.is_ok() {
-            let _ = done_rx.recv();
-        }
-    }
 }
 
-fn writer(store: Store, inbox: mpsc::Receiver<Job>, progress: &Progress) {
+fn writer(store: Store, inbox: mpsc::Receiver<Numbered>, progress: &Progress) {
     let mut busy = false;
     while let Ok(first) = inbox.recv() {
         if busy {
-            // Others' lines arrived while the last batch was being committed: commands are
-            // coming in concurrently, so wait a moment for more and commit them together
-            // (one fsync for the lot) instead of chasing them one fsync at a time.
+            // The last batch held more than one line: commands are arriving concurrently, so
+            // wait a moment for more and commit them together (one fsync for the lot) instead
+            // of chasing them one fsync at a time.
             std::thread::sleep(GATHER_WINDOW);
         }
         let mut entries = Vec::new();
-        let mut last_seq = None;
-        let mut flushes = Vec::new();
+        let mut last_seq = 0;
         let mut next = Some(first);
-        while let Some(job) = next {
-            match job {
-                Job::Entry(seq, entry) => {
-                    entries.push(*entry);
-                    last_seq = Some(seq);
-                }
-                Job::Flush(done) => flushes.push(done),
-            }
+        while let Some((seq, entry)) = next {
+            entries.push(entry);
+            last_seq = seq;
             next = if entries.len() < MAX_BATCH {
                 inbox.try_recv().ok()
             } else {
                 None
             };
         }
-        if !entries.is_empty() {
-            if let Err(error) = store.audit_many(&entries) {
-                // Logged loudly with the entries themselves, so the trail survives in the log.
-                tracing::error!(%error, lost = ?entries, "could not write audit entries");
-            }
+        if let Err(error) = store.audit_many(&entries) {
+            // Logged loudly with the entries themselves, so the trail survives in the log.
+            tracing::error!(%error, lost = ?entries, "could not write audit entries");
         }
         busy = entries.len() > 1;
-        if let Some(seq) = last_seq {
-            progress.committed(seq);
-        }
-        for done in flushes {
-            let _ = done.send(());
-        }
+        progress.committed(last_seq);
     }
 }
 
@@ -220,7 +191,7 @@ mod tests {
         let expected: Vec<String> = (0..1000).map(|n| format!("status {n}")).collect();
         assert_eq!(commands, expected);
         log.record(entry(1000));
-        log.flush_blocking();
+        log.flushed().await;
         assert_eq!(reader.recent_audit(10_000).unwrap().len(), 1001);
     }
 

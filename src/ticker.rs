@@ -74,32 +74,22 @@ fn channel_of(app: &App, env: &EnvName) -> ChannelId {
 
 fn snapshot(app: &App, env: &EnvName, now: DateTime<Utc>) -> EnvSnapshot {
     let lane = app.queue.snapshot(env);
-    let other_process_busy = app
-        .store
-        .active_runs(Some(env))
-        .map(|runs| {
-            runs.iter()
-                .any(|r| matches!(r.outcome, RunOutcome::Queued | RunOutcome::Running))
-        })
-        .unwrap_or(false);
+    // Size, lease, hold and active runs from one read transaction, so they agree with each
+    // other. A store that cannot be read shows nothing (the claims this tick would make fail
+    // on it too).
+    let stored = app.store.env_snapshot(env, now).unwrap_or_default();
+    let other_process_busy = stored
+        .active_runs
+        .iter()
+        .any(|r| matches!(r.outcome, RunOutcome::Queued | RunOutcome::Running));
     EnvSnapshot {
         env: env.clone(),
-        current_size: app.store.get_env_size(env).ok().flatten().map(|s| s.size),
-        lease: app
-            .store
-            .get_lease(env)
-            .ok()
-            .flatten()
-            .map(|lease| LeaseSnapshot {
-                expires_at: lease.expires_at,
-                size: lease.size,
-            }),
-        hold_until: app
-            .store
-            .get_hold(env, now)
-            .ok()
-            .flatten()
-            .map(|hold| hold.until),
+        current_size: stored.size.map(|s| s.size),
+        lease: stored.lease.map(|lease| LeaseSnapshot {
+            expires_at: lease.expires_at,
+            size: lease.size,
+        }),
+        hold_until: stored.hold.map(|hold| hold.until),
         busy: lane.running.is_some() || !lane.waiting.is_empty() || other_process_busy,
     }
 }
