@@ -13,6 +13,8 @@ use crate::queue::{CancelOutcome, JobQueue, Position};
 use crate::render::views::{HelpView, NoticeView, RejectedView};
 use crate::render::{Message, RenderError, Renderer};
 use crate::sizes::VariableSets;
+use crate::state_reads::StateReads;
+use crate::status::TerraformView;
 use crate::store::{AuditEntry, NewRun, Store};
 use crate::terraform::mask::Masker;
 use crate::terraform::progress::Progress;
@@ -104,6 +106,8 @@ pub struct App {
     pub(crate) run_messages: Mutex<HashMap<RunId, MessageHandle>>,
     /// Live progress of the runs going in this process, for `status`.
     pub(crate) live: Mutex<HashMap<RunId, Arc<Mutex<Progress>>>>,
+    /// Terraform's view of each environment, read once for many `status` commands.
+    pub(crate) state_reads: StateReads<TerraformView>,
 }
 
 impl App {
@@ -152,6 +156,7 @@ impl App {
             run_watchers: Mutex::new(HashMap::new()),
             run_messages: Mutex::new(HashMap::new()),
             live: Mutex::new(HashMap::new()),
+            state_reads: StateReads::default(),
         });
         Ok(app)
     }

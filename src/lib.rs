@@ -3,6 +3,7 @@
 //! Crate map (ARCHITECTURE.md has the invariants):
 //! - [`app`]: wiring and the one request pipeline (parse → environment → policy → verb).
 //! - [`verbs`], [`run`], [`status`]: what each verb does; a run's life; read-only answers.
+//! - [`state_reads`]: one Terraform read of an environment's state shared by many `status`.
 //! - [`console`]: `shell`, `exec`, `check`; [`outlet`]: where messages go.
 //! - [`model`]: identifiers and outcomes shared by every layer.
 //! - [`config`]: the TOML configuration, typed and validated once at start.
@@ -34,6 +35,7 @@ pub mod run;
 pub mod schedule;
 pub mod sizes;
 pub mod slack;
+pub mod state_reads;
 pub mod status;
 pub mod store;
 pub mod terraform;

@@ -7,8 +7,10 @@ use crate::render::views::{
     ChangeCounts as CountsView, HistoryRow, HistoryView, JobView, KeyOutputs, KeyValue, SizeRow,
     SizesView, StatusView,
 };
+use crate::state_reads::StateKey;
 use crate::store::RunRecord;
 use crate::terraform::plan_summary::outputs_from_json;
+use crate::terraform::runner::Workspace;
 use serde_json::Value;
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -97,6 +99,56 @@ fn visit_module(module: &Value, deployed: &mut Deployed) {
 
 const READ_TIMEOUT: Duration = Duration::from_secs(60);
 
+/// The part of `status` that comes from Terraform, shared by the `status` commands that ask
+/// while it is current ([`crate::state_reads`]).
+#[derive(Clone, Debug, Default)]
+pub struct TerraformView {
+    pub master: Option<String>,
+    pub slave_count: Option<u64>,
+    pub monitoring: Option<String>,
+    pub outputs: KeyOutputs,
+}
+
+/// `terraform show -json` and `terraform output -json` of the environment's state, and whether
+/// the state could be read.
+async fn read_terraform(app: &App, workspace: &Workspace) -> (TerraformView, bool) {
+    let mut view = TerraformView::default();
+    let mut succeeded = false;
+    match app.runner.show_json(workspace, None, READ_TIMEOUT).await {
+        Ok(result) if result.succeeded() => {
+            if let Some(Ok(state)) = result.stdout.as_deref().map(serde_json::from_str::<Value>) {
+                let deployed = deployed_from_state(&state);
+                view.master = Some(
+                    if deployed.master_running() {
+                        "running"
+                    } else {
+                        "none"
+                    }
+                    .to_string(),
+                );
+                view.slave_count = Some(deployed.slave_desired as u64);
+                view.monitoring = Some(deployed.monitoring().to_string());
+                succeeded = true;
+            }
+        }
+        Ok(result) => {
+            view.master = Some(format!(
+                "unknown (state unreadable: {})",
+                result.error_headline()
+            ))
+        }
+        Err(error) => view.master = Some(format!("unknown (state unreadable: {error})")),
+    }
+    match app.runner.output_json(workspace, READ_TIMEOUT).await {
+        Ok(result) => match result.stdout.as_deref().map(serde_json::from_str::<Value>) {
+            Some(Ok(json)) => view.outputs = crate::run::key_outputs(&outputs_from_json(&json)),
+            _ => succeeded = false,
+        },
+        Err(_) => succeeded = false,
+    }
+    (view, succeeded)
+}
+
 /// Everything `status` shows for one environment (SPEC §8).
 pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
     let now = chrono::Utc::now();
@@ -125,38 +177,23 @@ pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
     };
     if let Some(workspace) = app.workspace(env) {
         if workspace.data_dir().exists() {
-            match app.runner.show_json(&workspace, None, READ_TIMEOUT).await {
-                Ok(result) if result.succeeded() => {
-                    if let Some(Ok(state)) =
-                        result.stdout.as_deref().map(serde_json::from_str::<Value>)
-                    {
-                        let deployed = deployed_from_state(&state);
-                        view.master = Some(
-                            if deployed.master_running() {
-                                "running"
-                            } else {
-                                "none"
-                            }
-                            .to_string(),
-                        );
-                        view.slave_count = Some(deployed.slave_desired as u64);
-                        view.monitoring = Some(deployed.monitoring().to_string());
-                    }
-                }
-                Ok(result) => {
-                    view.master = Some(format!(
-                        "unknown (state unreadable: {})",
-                        result.error_headline()
-                    ))
-                }
-                Err(error) => view.master = Some(format!("unknown (state unreadable: {error})")),
-            }
-            if let Ok(result) = app.runner.output_json(&workspace, READ_TIMEOUT).await {
-                if let Some(Ok(json)) = result.stdout.as_deref().map(serde_json::from_str::<Value>)
-                {
-                    view.outputs = crate::run::key_outputs(&outputs_from_json(&json));
-                }
-            }
+            let key = StateKey {
+                active_runs: snapshot
+                    .active_runs
+                    .iter()
+                    .map(|run| (run.id, run.outcome))
+                    .collect(),
+                last_finished_run: snapshot.last_finished_run.as_ref().map(|run| run.id),
+                local_state: StateKey::local_file(&workspace.local_state_path()),
+            };
+            let deployed = app
+                .state_reads
+                .get(env, key, || read_terraform(app, &workspace))
+                .await;
+            view.master = deployed.master;
+            view.slave_count = deployed.slave_count;
+            view.monitoring = deployed.monitoring;
+            view.outputs = deployed.outputs;
         } else {
             view.master = Some("none (never deployed by this bot)".to_string());
         }

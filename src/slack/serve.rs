@@ -138,7 +138,10 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
     let http = tokio::spawn(async move {
         let mut http_stopped = http_stopped;
-        axum::serve(listener, router(state))
+        // `into_make_service` hands each connection a clone of one finished router; serving
+        // the `Router` itself would rebuild its route table for every connection, and every
+        // Slack request is a fresh connection.
+        axum::serve(listener, router(state).into_make_service())
             .with_graceful_shutdown(async move {
                 let _ = http_stopped.wait_for(|stop| *stop).await;
             })

@@ -77,13 +77,54 @@ pub struct RunRecord {
     pub interrupted_from: Option<RunOutcome>,
 }
 
-pub(super) const RUN_COLUMNS: &str = "id, env, verb, args, size, actor, channel, outcome, \
-    created_at, started_at, finished_at, plan_path, log_path, added, changed, destroyed, \
-    plan_add, plan_change, plan_destroy, error, owner_pid, message_ts, approval_expires_at, \
-    approved_by, interrupted_from";
+/// A run row's columns. Macros rather than consts so the hot queries below are whole string
+/// literals (`concat!`), not a `format!` on every call.
+macro_rules! run_columns {
+    () => {
+        "id, env, verb, args, size, actor, channel, outcome, \
+         created_at, started_at, finished_at, plan_path, log_path, added, changed, destroyed, \
+         plan_add, plan_change, plan_destroy, error, owner_pid, message_ts, approval_expires_at, \
+         approved_by, interrupted_from"
+    };
+}
 
-/// The outcomes of a run some process is still responsible for.
-const ACTIVE_OUTCOMES: &str = "('queued', 'running', 'awaiting_approval')";
+/// The outcomes of a run some process is still responsible for. Spelled exactly as in the
+/// partial indexes of migration 4, which SQLite uses only for a query with the same term.
+macro_rules! active_outcomes {
+    () => {
+        "('queued', 'running', 'awaiting_approval')"
+    };
+}
+
+pub(super) const RUN_COLUMNS: &str = run_columns!();
+
+/// An environment's latest finished run: one step down `runs_finished_by_env`.
+const LAST_FINISHED_IN_ENV: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE env = ?1 AND outcome NOT IN ",
+    active_outcomes!(),
+    " ORDER BY finished_at DESC, id DESC LIMIT 1"
+);
+
+/// An environment's active runs, oldest first: `runs_active_by_env` holds only those, already
+/// in id order, so neither the history nor a sort is touched.
+const ACTIVE_IN_ENV: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE env = ?1 AND outcome IN ",
+    active_outcomes!(),
+    " ORDER BY id"
+);
+
+/// Every environment's active runs, oldest first.
+const ACTIVE_ANYWHERE: &str = concat!(
+    "SELECT ",
+    run_columns!(),
+    " FROM runs WHERE outcome IN ",
+    active_outcomes!(),
+    " ORDER BY id"
+);
 
 fn outcome_column(row: &Row<'_>, column: &str) -> rusqlite::Result<Option<RunOutcome>> {
     let key: Option<String> = row.get(column)?;
@@ -149,28 +190,26 @@ pub(super) fn select_last_finished_run(
     tx: &Connection,
     env: &EnvName,
 ) -> rusqlite::Result<Option<RunRecord>> {
-    tx.query_row_cached(
-        &format!(
-            "SELECT {RUN_COLUMNS} FROM runs WHERE env = ?1 \
-             AND outcome NOT IN {ACTIVE_OUTCOMES} \
-             ORDER BY finished_at DESC, id DESC LIMIT 1"
-        ),
-        [env.as_str()],
-        run_from_row,
-    )
-    .optional()
+    tx.query_row_cached(LAST_FINISHED_IN_ENV, [env.as_str()], run_from_row)
+        .optional()
 }
 
 pub(super) fn select_active_runs(
     tx: &Connection,
     env: Option<&EnvName>,
 ) -> rusqlite::Result<Vec<RunRecord>> {
-    let mut statement = tx.prepare_cached(&format!(
-        "SELECT {RUN_COLUMNS} FROM runs WHERE outcome IN {ACTIVE_OUTCOMES} \
-         AND (?1 IS NULL OR env = ?1) ORDER BY id"
-    ))?;
-    let rows = statement.query_map([env.map(EnvName::as_str)], run_from_row)?;
-    rows.collect()
+    match env {
+        Some(env) => {
+            let mut statement = tx.prepare_cached(ACTIVE_IN_ENV)?;
+            let rows = statement.query_map([env.as_str()], run_from_row)?;
+            rows.collect()
+        }
+        None => {
+            let mut statement = tx.prepare_cached(ACTIVE_ANYWHERE)?;
+            let rows = statement.query_map([], run_from_row)?;
+            rows.collect()
+        }
+    }
 }
 
 fn path_text(path: &Path) -> Result<&str, StoreError> {
@@ -385,6 +424,63 @@ impl Store {
 mod tests {
     use super::*;
     use crate::store::test_support::{at, new_run, temp_store};
+
+    /// `status` reads an environment's active and last finished runs on every call; both
+    /// must be index lookups (the partial indexes of migration 4), not a walk over the
+    /// environment's history plus a sort, whose cost would grow with every run ever made.
+    #[test]
+    fn status_reads_of_runs_use_their_partial_indexes_without_a_sort() {
+        let (_dir, store) = temp_store();
+        let conn = store.lock();
+        for (sql, index) in [
+            (ACTIVE_IN_ENV, "runs_active_by_env"),
+            (LAST_FINISHED_IN_ENV, "runs_finished_by_env"),
+        ] {
+            let mut plan = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}")).unwrap();
+            let steps: Vec<String> = plan
+                .query_map(["lt1"], |row| row.get::<_, String>(3))
+                .unwrap()
+                .collect::<Result<_, _>>()
+                .unwrap();
+            assert_eq!(
+                steps,
+                [format!("SEARCH runs USING INDEX {index} (env=?)")],
+                "{sql}"
+            );
+        }
+    }
+
+    #[test]
+    fn active_and_last_finished_runs_are_read_per_environment_in_order() {
+        let (_dir, store) = temp_store();
+        let lt1 = EnvName::new("lt1");
+        let first = store.create_run(&new_run("lt1", "up", "small")).unwrap();
+        let elsewhere = store.create_run(&new_run("lt2", "up", "small")).unwrap();
+        let second = store.create_run(&new_run("lt1", "down", "")).unwrap();
+        let finished = |outcome, minute| FinishedRun {
+            outcome,
+            counts: None,
+            error: None,
+            now: at(minute),
+        };
+        for (minute, outcome) in [(5, RunOutcome::Failed), (3, RunOutcome::Succeeded)] {
+            let id = store.create_run(&new_run("lt1", "up", "large")).unwrap();
+            store.finish_run(id, &finished(outcome, minute)).unwrap();
+        }
+        let ids = |runs: Vec<RunRecord>| runs.iter().map(|r| r.id).collect::<Vec<_>>();
+        assert_eq!(ids(store.active_runs(Some(&lt1)).unwrap()), [first, second]);
+        assert_eq!(
+            ids(store.active_runs(None).unwrap()),
+            [first, elsewhere, second]
+        );
+        let snapshot = store.env_snapshot(&lt1, at(10)).unwrap();
+        let last = snapshot.last_finished_run.expect("a finished run");
+        assert_eq!(
+            (last.outcome, last.finished_at),
+            (RunOutcome::Failed, Some(at(5))),
+            "the latest finish, not the latest id"
+        );
+    }
 
     #[test]
     fn a_run_keeps_everything_written_through_its_lifecycle() {

@@ -111,4 +111,13 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         ts      TEXT    NOT NULL
     );
     "#,
+    // 4: what `status` reads on every call, indexed so its cost does not grow with the run
+    // history: an environment's active runs, and its finished runs by finish time. Partial
+    // indexes; their WHERE terms must match the queries' (`runs.rs`) word for word.
+    r#"
+    CREATE INDEX runs_active_by_env ON runs (env, id)
+        WHERE outcome IN ('queued', 'running', 'awaiting_approval');
+    CREATE INDEX runs_finished_by_env ON runs (env, finished_at, id)
+        WHERE outcome NOT IN ('queued', 'running', 'awaiting_approval');
+    "#,
 ];

@@ -165,6 +165,15 @@ fn applies(bot: &BotFixture) -> usize {
         .count()
 }
 
+/// `terraform show -json` of the state (not of a plan file) so far.
+fn state_reads(bot: &BotFixture) -> usize {
+    std::fs::read_to_string(bot.dir.path().join("calls"))
+        .unwrap_or_default()
+        .lines()
+        .filter(|line| line.trim() == "show -json -no-color")
+        .count()
+}
+
 fn bound_fixture() -> BotFixture {
     bind_to_test_channel(BotFixture::with_fake_terraform())
 }
@@ -296,6 +305,20 @@ fn socket_mode_runs_a_slash_command_live_in_the_channel_and_rides_out_a_429_stor
         m.text.starts_with("[local] status: small")
     });
     assert_eq!(status.channel, CHANNEL);
+    // That answer read Terraform's state once; more `status` while nothing changed reuse
+    // that read instead of starting Terraform again.
+    let reads_for_status = state_reads(&bot);
+    assert_eq!(reads_for_status, 1, "status read the deployed state");
+    for _ in 0..3 {
+        let (ack, _) = slash_over_socket(&fake, "U0ALICE", CHANNEL, "status");
+        let text = ack["payload"]["text"].as_str().unwrap_or_default();
+        assert!(text.starts_with("[local] status: small"), "{ack}");
+    }
+    assert_eq!(
+        state_reads(&bot),
+        1,
+        "no new Terraform read for an unchanged state"
+    );
 
     // From a channel the environment is not bound to: refused, only to the requester.
     let (ack, _) = slash_over_socket(&fake, "U0ALICE", "C0RANDOM", "down");
