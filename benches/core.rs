@@ -374,6 +374,55 @@ fn bench_status_handle(runtime: &tokio::runtime::Runtime) {
         ),
         "",
     );
+
+    // The same after a long history: `status` reads the last finished run and the active
+    // ones, which must not cost more as finished runs pile up.
+    let history = scale(2_000);
+    for n in 0..history {
+        let id = app
+            .store
+            .create_run(&loadtest_bot::store::NewRun {
+                env: EnvName::new("lt1"),
+                verb: "up".into(),
+                args: "small".into(),
+                size: None,
+                actor: SlackUserId::new("U0OPS1"),
+                channel: ChannelId::new("C0LOADTEST"),
+                outcome: loadtest_bot::model::RunOutcome::Queued,
+                owner_pid: None,
+                created_at: chrono::Utc::now() - chrono::Duration::minutes(n as i64 + 1),
+            })
+            .expect("run");
+        app.store
+            .finish_run(
+                id,
+                &loadtest_bot::store::FinishedRun {
+                    outcome: loadtest_bot::model::RunOutcome::Succeeded,
+                    counts: None,
+                    error: None,
+                    now: chrono::Utc::now() - chrono::Duration::minutes(n as i64),
+                },
+            )
+            .expect("finish");
+    }
+    let mut samples = Vec::with_capacity(iterations);
+    runtime.block_on(async {
+        for _ in 0..iterations {
+            let started = Instant::now();
+            std::hint::black_box(app.handle(request()).await);
+            samples.push(started.elapsed());
+        }
+    });
+    samples.sort();
+    row(
+        &format!("… with {history} finished runs in its history: p50 / p99"),
+        format!(
+            "{:.0} / {:.0} µs",
+            percentile(&samples, 0.5).as_secs_f64() * 1e6,
+            percentile(&samples, 0.99).as_secs_f64() * 1e6
+        ),
+        "",
+    );
 }
 
 fn main() {

@@ -6,11 +6,14 @@
 //!   signed `status` commands (every one answered, none lost or duplicated: each is audited
 //!   exactly once), and for scale the same burst against a path with no handler;
 //! - time from a signed `/loadtest up small` to the run's first `chat.postMessage`;
+//! - a burst of `status` once the environment is deployed: how many Terraform state reads it
+//!   started (one per environment, not one per command);
 //! - the outbox: 1,000 answers queued across 20 channels during a Slack outage
 //!   (`BENCH_OUTAGE_SECONDS`, default 300), then drained: none lost or duplicated, each
 //!   channel in outbox order, and how long the drain took.
 //!
 //! Prints a table; asserts nothing about time (figures are for the closing note).
+//! `BENCH_BOT=<path>` measures another build of the bot (an older commit) with the same load.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -255,7 +258,11 @@ fn report_burst(count: usize, times: usize, results: &[(u16, Duration)]) {
 
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let bot = PathBuf::from(env!("CARGO_BIN_EXE_loadtest-bot"));
+    // BENCH_BOT: another build of the bot to measure with the same load (A/B against an
+    // older commit).
+    let bot = std::env::var_os("BENCH_BOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_BIN_EXE_loadtest-bot")));
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(&root, dir.path());
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -279,6 +286,7 @@ fn main() {
         .env("SLACK_SIGNING_SECRET", SECRET)
         .env("SLACK_API_URL", &api_url)
         .env("LOADTEST_LISTEN", "127.0.0.1:0")
+        .env("FAKE_TF_CALLS", dir.path().join("tf-calls"))
         .env_remove("SLACK_APP_TOKEN")
         .env_remove("LOADTEST_STATE_DIR")
         .stdin(Stdio::null())
@@ -435,6 +443,35 @@ fn main() {
         "< 1 s",
     );
     row("  … max", ms(percentile(&to_first_message, 1.0)), "< 1 s");
+
+    // The environment is deployed now (the runs above made its Terraform data dir), so
+    // `status` reads Terraform's state: a burst of it must not start Terraform per command.
+    let state_reads = || {
+        std::fs::read_to_string(dir.path().join("tf-calls"))
+            .unwrap_or_default()
+            .lines()
+            .filter(|line| line.trim() == "show -json -no-color")
+            .count()
+    };
+    let reads_before = state_reads();
+    let deployed = runtime.block_on(burst(&address, scale(1000)));
+    let answered = deployed.iter().filter(|(status, _)| *status == 200).count();
+    let mut latencies: Vec<Duration> = deployed.iter().map(|(_, l)| *l).collect();
+    latencies.sort();
+    row(
+        &format!(
+            "ack, {} concurrent `status` of a deployed env: answered",
+            deployed.len()
+        ),
+        format!("{answered}/{}", deployed.len()),
+        "all",
+    );
+    row("  … p99", ms(percentile(&latencies, 0.99)), "");
+    row(
+        "  … Terraform state reads (`show -json`) it started",
+        (state_reads() - reads_before).to_string(),
+        "",
+    );
 
     outbox_drain(&runtime, &address, &calls, dir.path());
 
