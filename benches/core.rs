@@ -334,24 +334,28 @@ fn bench_status_handle(runtime: &tokio::runtime::Runtime) {
         text: "status".into(),
     };
     let iterations = scale(2_000);
-    let mut samples = Vec::with_capacity(iterations);
-    runtime.block_on(async {
-        for _ in 0..iterations {
-            let started = Instant::now();
-            std::hint::black_box(app.handle(request()).await);
-            samples.push(started.elapsed());
-        }
-    });
-    samples.sort();
-    row(
-        "App::handle(status), one at a time: p50 / p99",
-        format!(
-            "{:.0} / {:.0} µs",
-            percentile(&samples, 0.5).as_secs_f64() * 1e6,
-            percentile(&samples, 0.99).as_secs_f64() * 1e6
-        ),
-        "",
-    );
+    // `iterations` commands one after the other; the row shows p50 / p99.
+    let one_at_a_time = |what: &str| {
+        let mut samples = Vec::with_capacity(iterations);
+        runtime.block_on(async {
+            for _ in 0..iterations {
+                let started = Instant::now();
+                std::hint::black_box(app.handle(request()).await);
+                samples.push(started.elapsed());
+            }
+        });
+        samples.sort();
+        row(
+            what,
+            format!(
+                "{:.0} / {:.0} µs",
+                percentile(&samples, 0.5).as_secs_f64() * 1e6,
+                percentile(&samples, 0.99).as_secs_f64() * 1e6
+            ),
+            "",
+        );
+    };
+    one_at_a_time("App::handle(status), one at a time: p50 / p99");
     // Concurrent: the audit lines of many share one commit.
     let started = Instant::now();
     runtime.block_on(async {
@@ -405,24 +409,9 @@ fn bench_status_handle(runtime: &tokio::runtime::Runtime) {
             )
             .expect("finish");
     }
-    let mut samples = Vec::with_capacity(iterations);
-    runtime.block_on(async {
-        for _ in 0..iterations {
-            let started = Instant::now();
-            std::hint::black_box(app.handle(request()).await);
-            samples.push(started.elapsed());
-        }
-    });
-    samples.sort();
-    row(
-        &format!("… with {history} finished runs in its history: p50 / p99"),
-        format!(
-            "{:.0} / {:.0} µs",
-            percentile(&samples, 0.5).as_secs_f64() * 1e6,
-            percentile(&samples, 0.99).as_secs_f64() * 1e6
-        ),
-        "",
-    );
+    one_at_a_time(&format!(
+        "… with {history} finished runs in its history: p50 / p99"
+    ));
 }
 
 fn main() {
