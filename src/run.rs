@@ -491,7 +491,7 @@ async fn apply_saved_plan(
         let streamed = streamed_outputs.lock().expect("outputs lock").take();
         let outputs = match streamed {
             Some(outputs) => key_outputs(&outputs),
-            None => read_outputs(app, workspace).await,
+            None => read_outputs(app, workspace).await.unwrap_or_default(),
         };
         let ending = Ending {
             counts: Some(counts),
@@ -583,22 +583,16 @@ fn apply_lease(app: &App, spec: &RunSpec) -> anyhow::Result<()> {
     Ok(())
 }
 
-async fn read_outputs(app: &App, workspace: &Workspace) -> KeyOutputs {
-    let Ok(result) = app
+/// `terraform output -json` as the outputs worth showing; `None` when Terraform could not be
+/// asked or did not answer JSON.
+pub(crate) async fn read_outputs(app: &App, workspace: &Workspace) -> Option<KeyOutputs> {
+    let result = app
         .runner
         .output_json(workspace, Duration::from_secs(60))
         .await
-    else {
-        return KeyOutputs::default();
-    };
-    let Some(Ok(json)) = result
-        .stdout
-        .as_deref()
-        .map(serde_json::from_str::<serde_json::Value>)
-    else {
-        return KeyOutputs::default();
-    };
-    key_outputs(&outputs_from_json(&json))
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_str(result.stdout.as_deref()?).ok()?;
+    Some(key_outputs(&outputs_from_json(&json)))
 }
 
 /// The outputs worth a line in a message; sensitive ones never appear.

@@ -9,7 +9,6 @@ use crate::render::views::{
 };
 use crate::state_reads::StateKey;
 use crate::store::RunRecord;
-use crate::terraform::plan_summary::outputs_from_json;
 use crate::terraform::runner::Workspace;
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -139,12 +138,9 @@ async fn read_terraform(app: &App, workspace: &Workspace) -> (TerraformView, boo
         }
         Err(error) => view.master = Some(format!("unknown (state unreadable: {error})")),
     }
-    match app.runner.output_json(workspace, READ_TIMEOUT).await {
-        Ok(result) => match result.stdout.as_deref().map(serde_json::from_str::<Value>) {
-            Some(Ok(json)) => view.outputs = crate::run::key_outputs(&outputs_from_json(&json)),
-            _ => succeeded = false,
-        },
-        Err(_) => succeeded = false,
+    match crate::run::read_outputs(app, workspace).await {
+        Some(outputs) => view.outputs = outputs,
+        None => succeeded = false,
     }
     (view, succeeded)
 }

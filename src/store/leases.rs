@@ -57,7 +57,15 @@ impl From<rusqlite::Error> for LeaseError {
     }
 }
 
-const LEASE_COLUMNS: &str = "env, size, expires_at, set_by, set_at";
+/// A lease row's columns; a macro so the queries are whole literals, not a `format!` per call.
+macro_rules! lease_columns {
+    () => {
+        "env, size, expires_at, set_by, set_at"
+    };
+}
+
+/// The lease of one environment (`status` and every scheduler tick read it).
+const LEASE_OF_ENV: &str = concat!("SELECT ", lease_columns!(), " FROM leases WHERE env = ?1");
 
 fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
     Ok(Lease {
@@ -97,8 +105,10 @@ impl Store {
     /// Every lease, soonest end first.
     pub fn leases(&self) -> Result<Vec<Lease>, StoreError> {
         self.read(|tx| {
-            let mut statement = tx.prepare_cached(&format!(
-                "SELECT {LEASE_COLUMNS} FROM leases ORDER BY expires_at, env"
+            let mut statement = tx.prepare_cached(concat!(
+                "SELECT ",
+                lease_columns!(),
+                " FROM leases ORDER BY expires_at, env"
             ))?;
             let rows = statement.query_map([], lease_from_row)?;
             rows.collect()
@@ -121,14 +131,8 @@ impl Store {
         max_end: DateTime<Utc>,
     ) -> Result<Lease, LeaseError> {
         self.write(|tx| {
-            let mut lease = tx
-                .query_row(
-                    &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE env = ?1"),
-                    [env.as_str()],
-                    lease_from_row,
-                )
-                .optional()?
-                .ok_or_else(|| LeaseError::NoLease(env.clone()))?;
+            let mut lease =
+                select_lease(tx, env)?.ok_or_else(|| LeaseError::NoLease(env.clone()))?;
             let requested_end = TimeDelta::from_std(by)
                 .ok()
                 .and_then(|by| lease.expires_at.checked_add_signed(by))
@@ -200,12 +204,8 @@ impl Store {
 }
 
 pub(super) fn select_lease(tx: &Connection, env: &EnvName) -> rusqlite::Result<Option<Lease>> {
-    tx.query_row_cached(
-        &format!("SELECT {LEASE_COLUMNS} FROM leases WHERE env = ?1"),
-        [env.as_str()],
-        lease_from_row,
-    )
-    .optional()
+    tx.query_row_cached(LEASE_OF_ENV, [env.as_str()], lease_from_row)
+        .optional()
 }
 
 pub(super) fn select_hold(

@@ -98,6 +98,8 @@ macro_rules! active_outcomes {
 
 pub(super) const RUN_COLUMNS: &str = run_columns!();
 
+const RUN_BY_ID: &str = concat!("SELECT ", run_columns!(), " FROM runs WHERE id = ?1");
+
 /// An environment's latest finished run: one step down `runs_finished_by_env`.
 const LAST_FINISHED_IN_ENV: &str = concat!(
     "SELECT ",
@@ -178,12 +180,8 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
 }
 
 pub(super) fn select_run(tx: &Connection, id: RunId) -> rusqlite::Result<Option<RunRecord>> {
-    tx.query_row_cached(
-        &format!("SELECT {RUN_COLUMNS} FROM runs WHERE id = ?1"),
-        [id.0],
-        run_from_row,
-    )
-    .optional()
+    tx.query_row_cached(RUN_BY_ID, [id.0], run_from_row)
+        .optional()
 }
 
 pub(super) fn select_last_finished_run(

@@ -157,21 +157,22 @@ fn block_text(message: &SlackMessage) -> String {
     format!("{}\n{}", message.text, message.blocks)
 }
 
-fn applies(bot: &BotFixture) -> usize {
+/// How many of the fake Terraform's calls so far satisfy `matching`.
+fn terraform_calls(bot: &BotFixture, matching: impl Fn(&str) -> bool) -> usize {
     std::fs::read_to_string(bot.dir.path().join("calls"))
         .unwrap_or_default()
         .lines()
-        .filter(|line| line.starts_with("apply"))
+        .filter(|line| matching(line))
         .count()
+}
+
+fn applies(bot: &BotFixture) -> usize {
+    terraform_calls(bot, |line| line.starts_with("apply"))
 }
 
 /// `terraform show -json` of the state (not of a plan file) so far.
 fn state_reads(bot: &BotFixture) -> usize {
-    std::fs::read_to_string(bot.dir.path().join("calls"))
-        .unwrap_or_default()
-        .lines()
-        .filter(|line| line.trim() == "show -json -no-color")
-        .count()
+    terraform_calls(bot, |line| line.trim() == "show -json -no-color")
 }
 
 fn bound_fixture() -> BotFixture {
