@@ -11,7 +11,7 @@ use crate::outlet::{MessageHandle, Outlet};
 use crate::policy::{self, Actor, Decision};
 use crate::queue::{CancelOutcome, JobQueue, Position};
 use crate::render::views::{HelpView, NoticeView, RejectedView};
-use crate::render::{Message, RenderError, Renderer};
+use crate::render::{Blocks, Message, RenderError, Renderer};
 use crate::sizes::VariableSets;
 use crate::state_reads::StateReads;
 use crate::status::TerraformView;
@@ -284,7 +284,7 @@ impl App {
             tracing::error!(%error, "rendering failed");
             Message {
                 text: format!("(message could not be rendered: {error})"),
-                blocks: Vec::new(),
+                blocks: Blocks::default(),
             }
         })
     }

@@ -63,7 +63,7 @@ fn text_object(obj: Option<&Value>) -> Option<String> {
 /// the commands that do the same when typed (`approve 12` / `reject 12`).
 pub fn to_console_text(msg: &Message) -> String {
     let mut lines: Vec<String> = Vec::new();
-    for block in &msg.blocks {
+    for block in msg.blocks.values().iter() {
         match block
             .get("type")
             .and_then(Value::as_str)
@@ -151,6 +151,7 @@ fn typed_equivalent(action: Option<&str>, value: Option<&str>) -> Option<String>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::render::Blocks;
     use serde_json::json;
 
     #[test]
@@ -189,7 +190,7 @@ mod tests {
     fn buttons_show_typed_equivalents() {
         let msg = Message {
             text: "t".into(),
-            blocks: vec![
+            blocks: Blocks::Parsed(vec![
                 json!({"type": "header", "text": {"type": "plain_text", "text": "Plan & <apply>"}}),
                 json!({"type": "section", "fields": [{"type": "mrkdwn", "text": "*Size*\nlarge"}]}),
                 json!({"type": "divider"}),
@@ -197,7 +198,7 @@ mod tests {
                     {"type": "button", "text": {"type": "plain_text", "text": "Apply"}, "action_id": "approve", "value": "12"},
                     {"type": "button", "text": {"type": "plain_text", "text": "Cancel"}, "action_id": "reject", "value": "12"}
                 ]}),
-            ],
+            ]),
         };
         assert_eq!(
             to_console_text(&msg),

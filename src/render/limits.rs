@@ -13,7 +13,7 @@
 //!   Slack's payload limits);
 //! - top-level `text` ≤ [`MAX_TOP_TEXT`].
 
-use super::Message;
+use super::{Blocks, Message};
 use serde_json::{json, Value};
 
 pub const MAX_BLOCKS: usize = 50;
@@ -28,10 +28,20 @@ pub const MAX_TOP_TEXT: usize = 3000;
 
 /// Cuts `msg` to Slack's limits (see the module doc). A message within them is unchanged.
 pub fn enforce_limits(msg: Message) -> Message {
+    // Verbatim blocks were found within every limit when the renderer kept them.
+    if matches!(msg.blocks, Blocks::Verbatim(_)) && msg.text.chars().count() <= MAX_TOP_TEXT {
+        return msg;
+    }
     let text = cut_chars(&msg.text, MAX_TOP_TEXT);
-    let mut blocks: Vec<Value> = msg.blocks.into_iter().map(limit_block).collect();
+    let mut blocks: Vec<Value> = msg
+        .blocks
+        .into_values()
+        .into_iter()
+        .map(limit_block)
+        .collect();
 
     if blocks.len() > MAX_BLOCKS {
+        let before = blocks.len();
         let actions: Vec<Value> = blocks
             .iter()
             .filter(|b| block_type(b) == "actions")
@@ -42,15 +52,19 @@ pub fn enforce_limits(msg: Message) -> Message {
             .into_iter()
             .filter(|b| block_type(b) != "actions")
             .collect();
-        let keep = MAX_BLOCKS - 1 - actions.len();
-        let hidden = others.len() - keep;
+        // With many `actions` blocks (only five are kept) there may be fewer others than room.
+        let keep = (MAX_BLOCKS - 1 - actions.len()).min(others.len());
+        let hidden = before - keep - actions.len();
         blocks = others.into_iter().take(keep).collect();
         blocks.push(note_block(&format!("… and {hidden} more blocks not shown")));
         blocks.extend(actions);
     }
 
     blocks = limit_total_text(blocks);
-    Message { text, blocks }
+    Message {
+        text,
+        blocks: blocks.into(),
+    }
 }
 
 fn block_type(block: &Value) -> &str {
@@ -246,6 +260,7 @@ mod tests {
 
     fn texts(msg: &Message) -> Vec<String> {
         msg.blocks
+            .values()
             .iter()
             .map(|b| {
                 b.pointer("/text/text")
@@ -261,7 +276,7 @@ mod tests {
     fn message_within_limits_is_unchanged() {
         let msg = Message {
             text: "t".into(),
-            blocks: vec![section("hello")],
+            blocks: vec![section("hello")].into(),
         };
         assert_eq!(enforce_limits(msg.clone()), msg);
     }
@@ -274,7 +289,7 @@ mod tests {
         let text = text.trim_end();
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks: vec![section(text)],
+            blocks: vec![section(text)].into(),
         });
         let cut = &texts(&msg)[0];
         assert!(cut.chars().count() <= MAX_SECTION_TEXT, "{}", cut.len());
@@ -295,7 +310,8 @@ mod tests {
             text: "y".repeat(5000),
             blocks: vec![
                 json!({"type": "header", "text": {"type": "plain_text", "text": "h".repeat(400)}}),
-            ],
+            ]
+            .into(),
         });
         assert_eq!(msg.text.chars().count(), MAX_TOP_TEXT);
         assert_eq!(texts(&msg)[0].chars().count(), MAX_HEADER_TEXT);
@@ -308,14 +324,30 @@ mod tests {
         blocks.push(json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Apply"}, "action_id": "approve", "value": "1"}]}));
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks,
+            blocks: blocks.into(),
         });
-        assert_eq!(msg.blocks.len(), MAX_BLOCKS);
-        assert_eq!(msg.blocks[MAX_BLOCKS - 1]["type"], "actions");
+        let blocks = msg.blocks.values();
+        assert_eq!(blocks.len(), MAX_BLOCKS);
+        assert_eq!(blocks[MAX_BLOCKS - 1]["type"], "actions");
         assert_eq!(
             texts(&msg)[MAX_BLOCKS - 2],
             "… and 32 more blocks not shown"
         );
+    }
+
+    #[test]
+    fn many_button_blocks_keep_five_and_count_the_rest() {
+        // 41 sections and 10 actions: fewer sections than the room left beside five buttons.
+        let mut blocks: Vec<Value> = (0..41).map(|i| section(&format!("b{i}"))).collect();
+        blocks.extend((0..10).map(|i| json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": format!("go {i}")}, "action_id": "approve", "value": "1"}]})));
+        let msg = enforce_limits(Message {
+            text: "t".into(),
+            blocks: blocks.into(),
+        });
+        let blocks = msg.blocks.values();
+        assert_eq!(blocks.len(), 41 + 1 + 5);
+        assert_eq!(texts(&msg)[41], "… and 5 more blocks not shown");
+        assert!(blocks[42..].iter().all(|b| b["type"] == "actions"));
     }
 
     #[test]
@@ -325,9 +357,9 @@ mod tests {
             .collect();
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks,
+            blocks: blocks.into(),
         });
-        let total: usize = msg.blocks.iter().map(block_text_len).sum();
+        let total: usize = msg.blocks.values().iter().map(block_text_len).sum();
         assert!(total <= MAX_TOTAL_TEXT, "{total}");
         let last = texts(&msg).pop().unwrap_or_default();
         assert!(

@@ -16,10 +16,12 @@ mod console;
 mod context;
 pub mod limits;
 mod samples;
+mod verbatim;
 pub mod views;
 
 pub use console::{mrkdwn_to_plain, progress_bar, to_console_text};
 pub use limits::enforce_limits;
+pub use verbatim::Blocks;
 pub use views::*;
 
 use crate::model::RunOutcome;
@@ -54,7 +56,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
 pub struct Message {
     /// Notification and fallback text; for runs it begins `[<env>] <verb> <args>: <outcome>`.
     pub text: String,
-    pub blocks: Vec<Value>,
+    pub blocks: Blocks,
 }
 
 impl Message {
@@ -86,6 +88,9 @@ pub struct Renderer {
     dir: PathBuf,
     /// Applied to every rendered message, last, so nothing a template shows can leak a secret.
     masker: Option<Masker>,
+    /// Tests only: every message takes the tree path, to compare it with the verbatim one.
+    #[cfg(test)]
+    tree_path_only: bool,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -149,6 +154,8 @@ impl Renderer {
             registry,
             dir: dir.to_path_buf(),
             masker: None,
+            #[cfg(test)]
+            tree_path_only: false,
         };
         samples::render_all(&renderer)?;
         Ok(renderer)
@@ -245,21 +252,41 @@ impl Renderer {
     }
 
     fn render(&self, name: &str, ctx: Value) -> Result<Message, RenderError> {
-        // The template's path is only for errors, so it is built only for one.
-        let path = || self.dir.join(format!("{name}.hbs"));
+        let rendered = self.render_text(name, ctx)?;
+        #[cfg(test)]
+        if self.tree_path_only {
+            return self.checked(name, &rendered);
+        }
+        match self.untouched(&rendered) {
+            Some(message) => Ok(message),
+            None => self.checked(name, &rendered),
+        }
+    }
+
+    /// The template's output: JSON text that should be a Block Kit message.
+    fn render_text(&self, name: &str, ctx: Value) -> Result<String, RenderError> {
         // Owned into the context: `render(name, &ctx)` would copy the whole view first.
-        let rendered = self
-            .registry
+        self.registry
             .render_with_context(name, &Context::from(ctx))
             .map_err(|e| RenderError::Render {
-                path: path(),
+                path: self.template_path(name),
                 message: e.to_string(),
-            })?;
+            })
+    }
+
+    /// The template's path, for errors only.
+    fn template_path(&self, name: &str) -> PathBuf {
+        self.dir.join(format!("{name}.hbs"))
+    }
+
+    /// The tree path: the output parsed, checked for Block Kit shape, cut to Slack's limits
+    /// and masked.
+    fn checked(&self, name: &str, rendered: &str) -> Result<Message, RenderError> {
         let bad = |message: String| RenderError::BadOutput {
-            path: path(),
+            path: self.template_path(name),
             message,
         };
-        let mut value: Value = serde_json::from_str(&rendered).map_err(|e| bad(e.to_string()))?;
+        let mut value: Value = serde_json::from_str(rendered).map_err(|e| bad(e.to_string()))?;
         let text = match value.get_mut("text").map(Value::take) {
             Some(Value::String(text)) => text,
             _ => return Err(bad("no string `text`".into())),
@@ -274,16 +301,44 @@ impl Renderer {
         {
             return Err(bad(format!("block {i} has no `type`")));
         }
-        let mut msg = enforce_limits(Message { text, blocks });
+        let mut msg = enforce_limits(Message {
+            text,
+            blocks: blocks.into(),
+        });
         if let Some(masker) = &self.masker {
             if let Cow::Owned(masked) = masker.mask(&msg.text) {
                 msg.text = masked;
             }
-            msg.blocks
+            let mut blocks = msg.blocks.into_values();
+            blocks
                 .iter_mut()
                 .for_each(|block| masker.mask_json_in_place(block));
+            msg.blocks = blocks.into();
         }
         Ok(msg)
+    }
+
+    /// The rendered message with its blocks kept as rendered text, if limits and masking would
+    /// change nothing in it (see [`verbatim`]); `None` sends it down the tree path.
+    fn untouched(&self, rendered: &str) -> Option<Message> {
+        #[derive(serde::Deserialize)]
+        struct Rendered<'a> {
+            text: String,
+            #[serde(borrow)]
+            blocks: &'a serde_json::value::RawValue,
+        }
+        let Rendered { text, blocks } = serde_json::from_str(rendered).ok()?;
+        let masker = self.masker.as_ref();
+        if text.chars().count() > limits::MAX_TOP_TEXT
+            || masker.is_some_and(|masker| matches!(masker.mask(&text), Cow::Owned(_)))
+        {
+            return None;
+        }
+        let blocks = match verbatim::scan(blocks.get(), masker)? {
+            0 => Blocks::default(),
+            _ => Blocks::Verbatim(blocks.to_owned()),
+        };
+        Some(Message { text, blocks })
     }
 }
 
@@ -372,6 +427,7 @@ pub(crate) fn mention(id: &str) -> String {
 mod tests {
     use super::*;
     use crate::model::{EnvName, RunId, SlackUserId};
+    use serde_json::json;
     use std::path::PathBuf;
 
     fn shipped() -> PathBuf {
@@ -531,17 +587,17 @@ mod tests {
         let msg = renderer()
             .succeeded(&finished(items, diagnostics))
             .expect("renders");
-        assert!(msg.blocks.len() <= limits::MAX_BLOCKS);
+        let blocks = msg.blocks.values();
+        assert!(blocks.len() <= limits::MAX_BLOCKS);
         let mut total = 0;
-        for block in &msg.blocks {
+        for block in blocks.iter() {
             if let Some(text) = block.pointer("/text/text").and_then(Value::as_str) {
                 assert!(text.chars().count() <= limits::MAX_SECTION_TEXT);
                 total += text.chars().count();
             }
         }
         assert!(total <= limits::MAX_TOTAL_TEXT, "{total}");
-        let list = msg
-            .blocks
+        let list = blocks
             .iter()
             .filter_map(|b| b.pointer("/text/text").and_then(Value::as_str))
             .find(|t| t.contains("Destroyed or replaced (10000)"))
@@ -591,6 +647,99 @@ mod tests {
         assert!(
             all.contains("bad password ***") && all.contains("key *** rejected"),
             "{all}"
+        );
+    }
+
+    /// Random messages around every limit, with secrets and sensitive keys here and there:
+    /// whenever the verbatim path keeps one, the tree path (which cuts, masks and checks)
+    /// gives the same message; what the tree path refuses, the verbatim path does not keep.
+    #[test]
+    fn verbatim_path_keeps_only_what_the_tree_path_leaves_alone() {
+        struct Rng(u64);
+        impl Rng {
+            fn below(&mut self, n: usize) -> usize {
+                self.0 ^= self.0 << 13;
+                self.0 ^= self.0 >> 7;
+                self.0 ^= self.0 << 17;
+                (self.0 % n as u64) as usize
+            }
+            fn string(&mut self) -> String {
+                const LENGTHS: &[usize] = &[74, 75, 76, 149, 150, 151, 1999, 2000, 2001, 3001];
+                let len = if self.below(4) == 0 {
+                    LENGTHS[self.below(LENGTHS.len())]
+                } else {
+                    self.below(40)
+                };
+                let mut text: String = (0..len)
+                    .map(|i| ['x', 'é', '\n', '"', '<'][(i + self.below(5)) % 5])
+                    .collect();
+                match self.below(30) {
+                    0 => text.push_str("s3cr3t-value"),
+                    1 => text.push_str(" AKIAABCDEFGHIJKLMNOP"),
+                    _ => {}
+                }
+                text
+            }
+            fn list(&mut self, item: impl Fn(&mut Rng) -> Value) -> Value {
+                let count = [1, 2, 10, 11][self.below(4)];
+                Value::Array((0..count).map(|_| item(self)).collect())
+            }
+            fn block(&mut self) -> Value {
+                let text = |rng: &mut Rng, kind: &str| json!({"type": kind, "text": rng.string()});
+                let mut block = match self.below(6) {
+                    0 => json!({"type": "header", "text": text(self, "plain_text")}),
+                    1 => json!({"type": "section", "text": text(self, "mrkdwn")}),
+                    2 => json!({"type": "section", "fields": self.list(|r| text(r, "mrkdwn"))}),
+                    3 => json!({"type": "context", "elements": self.list(|r| text(r, "mrkdwn"))}),
+                    4 => json!({"type": "actions", "elements": self.list(|r| json!({
+                        "type": "button", "action_id": "approve", "value": r.string(),
+                        "text": text(r, "plain_text")}))}),
+                    _ => json!({"type": "divider"}),
+                };
+                match self.below(40) {
+                    0 => block["db_password"] = json!("hunter22"),
+                    1 => block["output"] = json!({"sensitive": true, "value": "v"}),
+                    2 => block["Api_Token"] = json!(7),
+                    3 => {
+                        block.as_object_mut().map(|b| b.remove("type"));
+                    }
+                    _ => {}
+                }
+                block
+            }
+        }
+        let renderer = renderer().with_masker(Masker::new(vec!["s3cr3t-value".into()], Vec::new()));
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        let (mut kept, mut tree_only) = (0, 0);
+        for case in 0..3000 {
+            let count = [0, 1, 2, 3, 5, 49, 50, 51][rng.below(8)];
+            let blocks: Vec<Value> = (0..count).map(|_| rng.block()).collect();
+            let text = if rng.below(20) == 0 {
+                "t".repeat(3001)
+            } else {
+                rng.string()
+            };
+            let rendered = json!({"text": text, "blocks": blocks}).to_string();
+            let tree = renderer.checked("status", &rendered);
+            match (renderer.untouched(&rendered), tree) {
+                (Some(fast), Ok(tree)) => {
+                    kept += 1;
+                    assert!(matches!(tree.blocks, Blocks::Parsed(_)));
+                    assert_eq!(fast, tree, "case {case}: {rendered}");
+                    assert_eq!(
+                        serde_json::to_value(&fast).expect("json"),
+                        serde_json::to_value(&tree).expect("json"),
+                        "case {case}"
+                    );
+                }
+                (Some(_), Err(error)) => panic!("case {case}: kept what fails: {error}"),
+                (None, _) => tree_only += 1,
+            }
+        }
+        // Both paths are exercised, so the comparison above means something.
+        assert!(
+            kept > 500 && tree_only > 500,
+            "kept {kept}, tree only {tree_only}"
         );
     }
 

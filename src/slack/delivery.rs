@@ -131,7 +131,8 @@ impl Delivery {
                 .get("blocks")
                 .and_then(Value::as_array)
                 .cloned()
-                .unwrap_or_default(),
+                .unwrap_or_default()
+                .into(),
         };
         let key = payload.get("key").and_then(Value::as_i64);
         Some(match row.kind.as_str() {
@@ -686,7 +687,7 @@ mod tests {
     fn message(text: &str) -> Message {
         Message {
             text: text.into(),
-            blocks: Vec::new(),
+            blocks: Default::default(),
         }
     }
 

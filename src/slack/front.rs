@@ -11,17 +11,22 @@ use crate::app::{App, ExitClass, Reply, Request, Visibility};
 use crate::model::{ChannelId, RunId, RunOutcome, SlackUserId};
 use crate::outlet::Outlet;
 use crate::policy::Actor;
-use crate::render::Message;
+use crate::render::{Blocks, Message};
+use futures_util::FutureExt;
 use serde_json::{json, Value};
+use std::future::Future;
+use std::panic::AssertUnwindSafe;
+use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// What goes back on the slash command's ack.
 #[derive(Clone, Debug, PartialEq)]
 pub struct AckReply {
     pub text: String,
-    pub blocks: Vec<Value>,
+    pub blocks: Blocks,
     /// `in_channel` (accepted runs, answers) or `ephemeral` (errors, denials).
     pub in_channel: bool,
 }
@@ -40,9 +45,15 @@ impl AckReply {
         serde_json::to_value(self.body()).unwrap_or_default()
     }
 
-    /// [`AckReply::to_json`] as text, written straight from the reply (no copy of the blocks).
+    /// [`AckReply::to_json`] as text, written straight from the reply (no copy of the blocks;
+    /// verbatim blocks are copied as rendered) into a buffer sized for it up front.
     pub fn to_json_string(&self) -> String {
-        serde_json::to_string(&self.body()).unwrap_or_default()
+        let mut out = Vec::with_capacity(64 + self.text.len() * 2 + self.blocks.json_len_hint());
+        match serde_json::to_writer(&mut out, &self.body()) {
+            // serde_json writes only UTF-8.
+            Ok(()) => String::from_utf8(out).unwrap_or_default(),
+            Err(_) => String::new(),
+        }
     }
 
     fn body(&self) -> AckBody<'_> {
@@ -62,8 +73,8 @@ impl AckReply {
 struct AckBody<'a> {
     response_type: &'static str,
     text: &'a str,
-    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
-    blocks: &'a [Value],
+    #[serde(skip_serializing_if = "Blocks::is_empty")]
+    blocks: &'a Blocks,
 }
 
 pub struct SlackFront {
@@ -77,6 +88,47 @@ pub struct SlackFront {
     pub accepting: AtomicBool,
     /// Ack latencies and the rest of `/metrics` (the app's own).
     pub metrics: Arc<crate::metrics::Metrics>,
+}
+
+/// A command's handling, polled in the request's own task rather than spawned: a task per
+/// command, awaited at once, cost an allocation and a wake-up of the other worker in every
+/// ack. It is never abandoned, though: dropped unfinished (the client hung up), the rest runs
+/// in a task of its own, as a spawned handler would have, so a command is never cut off
+/// halfway.
+struct NeverAbandoned<F: Future + Send + 'static>(Option<Pin<Box<F>>>);
+
+impl<F: Future + Send + 'static> NeverAbandoned<F> {
+    fn new(work: F) -> Self {
+        Self(Some(Box::pin(work)))
+    }
+
+    /// The unfinished work, for the caller to run elsewhere.
+    fn take(&mut self) -> Option<Pin<Box<F>>> {
+        self.0.take()
+    }
+}
+
+impl<F: Future + Send + 'static> Future for NeverAbandoned<F> {
+    type Output = F::Output;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
+        let Some(work) = self.0.as_mut() else {
+            return Poll::Pending;
+        };
+        let output = std::task::ready!(work.as_mut().poll(cx));
+        self.0 = None;
+        Poll::Ready(output)
+    }
+}
+
+impl<F: Future + Send + 'static> Drop for NeverAbandoned<F> {
+    fn drop(&mut self) {
+        if let (Some(rest), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
+            runtime.spawn(async move {
+                rest.await;
+            });
+        }
+    }
 }
 
 const RESTARTING: &str = "loadtest-bot is restarting; try again in a minute.";
@@ -108,11 +160,13 @@ impl SlackFront {
             text: command.text,
         };
         let app = Arc::clone(&self.app);
-        let mut work = tokio::spawn(async move { app.handle(request).await });
+        let mut work = NeverAbandoned::new(
+            AssertUnwindSafe(async move { app.handle(request).await }).catch_unwind(),
+        );
         match tokio::time::timeout(self.ack_budget, &mut work).await {
             Ok(Ok(reply)) => ack_of(reply),
-            Ok(Err(join_error)) => {
-                tracing::error!(error = %join_error, "a slash command's handler panicked");
+            Ok(Err(_panic)) => {
+                tracing::error!("a slash command's handler panicked");
                 AckReply::from_message(
                     self.app
                         .notice("the bot failed on this command; the error is in its log"),
@@ -122,11 +176,13 @@ impl SlackFront {
             Err(_) => {
                 // Slower than the budget: ack now, answer when it is ready.
                 let front = Arc::clone(self);
-                tokio::spawn(async move {
-                    if let Ok(reply) = work.await {
-                        front.deliver_reply(&channel, &user, reply);
-                    }
-                });
+                if let Some(rest) = work.take() {
+                    tokio::spawn(async move {
+                        if let Ok(reply) = rest.await {
+                            front.deliver_reply(&channel, &user, reply);
+                        }
+                    });
+                }
                 AckReply::from_message(self.app.notice("working on it…"), false)
             }
         }
@@ -287,7 +343,10 @@ impl SlackFront {
         } else {
             click.message_text.clone()
         };
-        let message = Message { text, blocks };
+        let message = Message {
+            text,
+            blocks: blocks.into(),
+        };
         self.outlet
             .update_by_ts(channel, &click.message_ts, &message);
     }
@@ -312,11 +371,33 @@ fn ack_of(reply: Reply) -> AckReply {
 mod tests {
     use super::*;
 
+    #[tokio::test]
+    async fn handling_dropped_unfinished_runs_to_the_end() {
+        let (release, released) = tokio::sync::oneshot::channel::<()>();
+        let (finished, mut has_finished) = tokio::sync::oneshot::channel::<&str>();
+        let mut work = NeverAbandoned::new(async move {
+            let _ = released.await;
+            let _ = finished.send("done");
+        });
+        // Started, then dropped as a request is when its client hangs up.
+        assert!(tokio::time::timeout(Duration::from_millis(5), &mut work)
+            .await
+            .is_err());
+        assert!(has_finished.try_recv().is_err());
+        drop(work);
+        release.send(()).unwrap();
+        assert_eq!(has_finished.await, Ok("done"));
+        // Finished in place, it gives its output and nothing is left to run.
+        let mut quick = NeverAbandoned::new(async { 7 });
+        assert_eq!((&mut quick).await, 7);
+        assert!(quick.take().is_none());
+    }
+
     #[test]
     fn the_ack_body_names_its_visibility_and_omits_empty_blocks() {
         let mut ack = AckReply {
             text: "status of lt1".into(),
-            blocks: Vec::new(),
+            blocks: Blocks::default(),
             in_channel: false,
         };
         assert_eq!(
@@ -324,10 +405,21 @@ mod tests {
             json!({"response_type": "ephemeral", "text": "status of lt1"})
         );
         ack.in_channel = true;
-        ack.blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "*lt1*"}})];
+        ack.blocks =
+            vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "*lt1*"}})].into();
         let as_text: Value = serde_json::from_str(&ack.to_json_string()).unwrap();
         assert_eq!(as_text, ack.to_json());
         assert_eq!(as_text["response_type"], "in_channel");
         assert_eq!(as_text["blocks"][0]["text"]["text"], "*lt1*");
+        // Blocks kept as rendered text are written out as they are: the same body.
+        let rendered = r#"[ {"type": "section", "text": {"type": "mrkdwn", "text": "*lt1*"}} ]"#;
+        let verbatim = AckReply {
+            blocks: Blocks::Verbatim(serde_json::from_str(rendered).unwrap()),
+            ..ack.clone()
+        };
+        assert!(verbatim.to_json_string().contains(rendered));
+        assert_eq!(verbatim.to_json(), ack.to_json());
+        let from_text: Value = serde_json::from_str(&verbatim.to_json_string()).unwrap();
+        assert_eq!(from_text, ack.to_json());
     }
 }

@@ -214,9 +214,14 @@ impl Masker {
     }
 }
 
-fn is_sensitive_key(key: &str) -> bool {
-    let lower = key.to_ascii_lowercase();
-    SENSITIVE_KEY_WORDS.iter().any(|w| lower.contains(w))
+/// Whether an object key names a password, secret, token or private key (any case). Checked
+/// for every key of every rendered message, so it does not allocate a lowercase copy.
+pub(crate) fn is_sensitive_key(key: &str) -> bool {
+    SENSITIVE_KEY_WORDS.iter().any(|word| {
+        key.as_bytes()
+            .windows(word.len())
+            .any(|window| window.eq_ignore_ascii_case(word.as_bytes()))
+    })
 }
 
 #[cfg(test)]
