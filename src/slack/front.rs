@@ -12,14 +12,9 @@ use crate::model::{ChannelId, RunId, RunOutcome, SlackUserId};
 use crate::outlet::Outlet;
 use crate::policy::Actor;
 use crate::render::{Blocks, Message};
-use futures_util::FutureExt;
 use serde_json::{json, Value};
-use std::future::Future;
-use std::panic::AssertUnwindSafe;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 /// What goes back on the slash command's ack.
@@ -90,47 +85,6 @@ pub struct SlackFront {
     pub metrics: Arc<crate::metrics::Metrics>,
 }
 
-/// A command's handling, polled in the request's own task rather than spawned: a task per
-/// command, awaited at once, cost an allocation and a wake-up of the other worker in every
-/// ack. It is never abandoned, though: dropped unfinished (the client hung up), the rest runs
-/// in a task of its own, as a spawned handler would have, so a command is never cut off
-/// halfway.
-struct NeverAbandoned<F: Future + Send + 'static>(Option<Pin<Box<F>>>);
-
-impl<F: Future + Send + 'static> NeverAbandoned<F> {
-    fn new(work: F) -> Self {
-        Self(Some(Box::pin(work)))
-    }
-
-    /// The unfinished work, for the caller to run elsewhere.
-    fn take(&mut self) -> Option<Pin<Box<F>>> {
-        self.0.take()
-    }
-}
-
-impl<F: Future + Send + 'static> Future for NeverAbandoned<F> {
-    type Output = F::Output;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<F::Output> {
-        let Some(work) = self.0.as_mut() else {
-            return Poll::Pending;
-        };
-        let output = std::task::ready!(work.as_mut().poll(cx));
-        self.0 = None;
-        Poll::Ready(output)
-    }
-}
-
-impl<F: Future + Send + 'static> Drop for NeverAbandoned<F> {
-    fn drop(&mut self) {
-        if let (Some(rest), Ok(runtime)) = (self.0.take(), tokio::runtime::Handle::try_current()) {
-            runtime.spawn(async move {
-                rest.await;
-            });
-        }
-    }
-}
-
 const RESTARTING: &str = "loadtest-bot is restarting; try again in a minute.";
 
 impl SlackFront {
@@ -160,13 +114,11 @@ impl SlackFront {
             text: command.text,
         };
         let app = Arc::clone(&self.app);
-        let mut work = NeverAbandoned::new(
-            AssertUnwindSafe(async move { app.handle(request).await }).catch_unwind(),
-        );
+        let mut work = tokio::spawn(async move { app.handle(request).await });
         match tokio::time::timeout(self.ack_budget, &mut work).await {
             Ok(Ok(reply)) => ack_of(reply),
-            Ok(Err(_panic)) => {
-                tracing::error!("a slash command's handler panicked");
+            Ok(Err(join_error)) => {
+                tracing::error!(error = %join_error, "a slash command's handler panicked");
                 AckReply::from_message(
                     self.app
                         .notice("the bot failed on this command; the error is in its log"),
@@ -176,13 +128,11 @@ impl SlackFront {
             Err(_) => {
                 // Slower than the budget: ack now, answer when it is ready.
                 let front = Arc::clone(self);
-                if let Some(rest) = work.take() {
-                    tokio::spawn(async move {
-                        if let Ok(reply) = rest.await {
-                            front.deliver_reply(&channel, &user, reply);
-                        }
-                    });
-                }
+                tokio::spawn(async move {
+                    if let Ok(reply) = work.await {
+                        front.deliver_reply(&channel, &user, reply);
+                    }
+                });
                 AckReply::from_message(self.app.notice("working on it…"), false)
             }
         }
@@ -370,28 +320,6 @@ fn ack_of(reply: Reply) -> AckReply {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[tokio::test]
-    async fn handling_dropped_unfinished_runs_to_the_end() {
-        let (release, released) = tokio::sync::oneshot::channel::<()>();
-        let (finished, mut has_finished) = tokio::sync::oneshot::channel::<&str>();
-        let mut work = NeverAbandoned::new(async move {
-            let _ = released.await;
-            let _ = finished.send("done");
-        });
-        // Started, then dropped as a request is when its client hangs up.
-        assert!(tokio::time::timeout(Duration::from_millis(5), &mut work)
-            .await
-            .is_err());
-        assert!(has_finished.try_recv().is_err());
-        drop(work);
-        release.send(()).unwrap();
-        assert_eq!(has_finished.await, Ok("done"));
-        // Finished in place, it gives its output and nothing is left to run.
-        let mut quick = NeverAbandoned::new(async { 7 });
-        assert_eq!((&mut quick).await, 7);
-        assert!(quick.take().is_none());
-    }
 
     #[test]
     fn the_ack_body_names_its_visibility_and_omits_empty_blocks() {
