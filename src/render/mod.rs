@@ -330,7 +330,7 @@ impl Renderer {
         let Rendered { text, blocks } = serde_json::from_str(rendered).ok()?;
         let masker = self.masker.as_ref();
         if text.chars().count() > limits::MAX_TOP_TEXT
-            || masker.is_some_and(|masker| matches!(masker.mask(&text), Cow::Owned(_)))
+            || masker.is_some_and(|masker| masker.changes(&text))
         {
             return None;
         }

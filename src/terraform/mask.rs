@@ -152,6 +152,11 @@ impl Masker {
         self.mask_every_pattern(text)
     }
 
+    /// Whether [`Masker::mask`] would change `text`.
+    pub fn changes(&self, text: &str) -> bool {
+        matches!(self.mask(text), Cow::Owned(_))
+    }
+
     /// [`Masker::mask`] without the clean-text shortcut: every replacement, in order.
     pub(crate) fn mask_every_pattern<'a>(&self, text: &'a str) -> Cow<'a, str> {
         let mut out: Cow<'a, str> = Cow::Borrowed(text);
@@ -199,10 +204,7 @@ impl Masker {
                 }
                 // Keys cannot be changed in place; a key holding a secret is rare enough to
                 // rebuild the object for.
-                if map
-                    .keys()
-                    .any(|key| matches!(self.mask(key), Cow::Owned(_)))
-                {
+                if map.keys().any(|key| self.changes(key)) {
                     let entries = std::mem::take(map);
                     for (key, v) in entries {
                         map.insert(self.mask(&key).into_owned(), v);
