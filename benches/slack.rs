@@ -236,13 +236,11 @@ fn receive_with_timestamp(
     unsafe {
         let mut message = libc::CMSG_FIRSTHDR(&header);
         while !message.is_null() {
-            if (*message).cmsg_level == libc::SOL_SOCKET && (*message).cmsg_type == SO_TIMESTAMPNS
-            {
+            if (*message).cmsg_level == libc::SOL_SOCKET && (*message).cmsg_type == SO_TIMESTAMPNS {
                 let time: libc::timespec =
                     std::ptr::read_unaligned(libc::CMSG_DATA(message).cast());
                 at = Some(
-                    std::time::UNIX_EPOCH
-                        + Duration::new(time.tv_sec as u64, time.tv_nsec as u32),
+                    std::time::UNIX_EPOCH + Duration::new(time.tv_sec as u64, time.tv_nsec as u32),
                 );
             }
             message = libc::CMSG_NXTHDR(&header, message);
@@ -325,12 +323,7 @@ async fn burst(address: &str, count: usize) -> Vec<Answer> {
 
 /// `count` concurrent unsigned requests (`request_line` such as `GET /path`), each on its own
 /// connection like [`burst`]'s.
-async fn burst_to(
-    address: &str,
-    count: usize,
-    request_line: &str,
-    body: &str,
-) -> Vec<Answer> {
+async fn burst_to(address: &str, count: usize, request_line: &str, body: &str) -> Vec<Answer> {
     let request = format!(
         "{request_line} HTTP/1.1\r\nHost: {address}\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
         body.len()
@@ -363,10 +356,7 @@ fn report_burst(count: usize, times: usize, results: &[Answer]) {
     let answered = results.iter().filter(|answer| answer.status == 200).count();
     let wire = sorted_by(results, ON_THE_WIRE);
     let seen = sorted_by(results, AS_SEEN);
-    let over_3s = seen
-        .iter()
-        .filter(|l| **l > Duration::from_secs(3))
-        .count();
+    let over_3s = seen.iter().filter(|l| **l > Duration::from_secs(3)).count();
     let what = if times > 1 {
         format!("ack, {times}×{count} concurrent signed `status`: answered 200")
     } else {
@@ -374,7 +364,11 @@ fn report_burst(count: usize, times: usize, results: &[Answer]) {
     };
     row(&what, format!("{answered}/{}", results.len()), "all");
     row("  … on the wire: p50", ms(percentile(&wire, 0.50)), "");
-    row("  … on the wire: p99", ms(percentile(&wire, 0.99)), "< 50 ms");
+    row(
+        "  … on the wire: p99",
+        ms(percentile(&wire, 0.99)),
+        "< 50 ms",
+    );
     row("  … on the wire: max", ms(percentile(&wire, 1.0)), "< 3 s");
     row(
         "  … as the load generator saw it: p50",
@@ -466,7 +460,11 @@ fn main() {
     runtime.block_on(burst(&address, 5));
     let singles = scale(100);
     let mut one_at_a_time: Vec<Duration> = (0..singles)
-        .map(|_| runtime.block_on(post_command(&address, &form("status"))).seen)
+        .map(|_| {
+            runtime
+                .block_on(post_command(&address, &form("status")))
+                .seen
+        })
         .collect();
     one_at_a_time.sort();
     row(
@@ -614,7 +612,10 @@ fn main() {
     };
     let reads_before = state_reads();
     let deployed = runtime.block_on(burst(&address, scale(1000)));
-    let answered = deployed.iter().filter(|answer| answer.status == 200).count();
+    let answered = deployed
+        .iter()
+        .filter(|answer| answer.status == 200)
+        .count();
     row(
         &format!(
             "ack, {} concurrent `status` of a deployed env: answered",
