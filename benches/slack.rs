@@ -352,6 +352,20 @@ fn sorted_by(answers: &[Answer], clock: fn(&Answer) -> Duration) -> Vec<Duration
 const ON_THE_WIRE: fn(&Answer) -> Duration = Answer::wire_or_seen;
 const AS_SEEN: fn(&Answer) -> Duration = |answer| answer.seen;
 
+/// Two rows: the p99 of `answers` on the wire (labelled `what`), then as the generator saw it.
+fn p99_rows(what: &str, answers: &[Answer]) {
+    row(
+        what,
+        ms(percentile(&sorted_by(answers, ON_THE_WIRE), 0.99)),
+        "",
+    );
+    row(
+        "  … p99 as the load generator saw it",
+        ms(percentile(&sorted_by(answers, AS_SEEN), 0.99)),
+        "",
+    );
+}
+
 fn report_burst(count: usize, times: usize, results: &[Answer]) {
     let answered = results.iter().filter(|answer| answer.status == 200).count();
     let wire = sorted_by(results, ON_THE_WIRE);
@@ -527,18 +541,12 @@ fn main() {
     // The same burst shape against a path with no handler (404, nothing audited): what TCP
     // and HTTP alone cost on this machine, the floor under the figures above.
     let floor = runtime.block_on(burst_to(&address, scale(1000), "GET /no-such-path", ""));
-    row(
+    p99_rows(
         &format!(
             "HTTP floor: {} GETs of an unknown path: p99 on the wire",
             scale(1000)
         ),
-        ms(percentile(&sorted_by(&floor, ON_THE_WIRE), 0.99)),
-        "",
-    );
-    row(
-        "  … p99 as the load generator saw it",
-        ms(percentile(&sorted_by(&floor, AS_SEEN), 0.99)),
-        "",
+        &floor,
     );
     let store = Store::open_in_dir(&dir.path().join("state")).unwrap();
     let audited = store
@@ -624,16 +632,7 @@ fn main() {
         format!("{answered}/{}", deployed.len()),
         "all",
     );
-    row(
-        "  … p99 on the wire",
-        ms(percentile(&sorted_by(&deployed, ON_THE_WIRE), 0.99)),
-        "",
-    );
-    row(
-        "  … p99 as the load generator saw it",
-        ms(percentile(&sorted_by(&deployed, AS_SEEN), 0.99)),
-        "",
-    );
+    p99_rows("  … p99 on the wire", &deployed);
     row(
         "  … Terraform state reads (`show -json`) it started",
         (state_reads() - reads_before).to_string(),

@@ -9,8 +9,7 @@ use std::process::ExitCode;
 
 /// mimalloc instead of glibc's malloc: a burst of slash commands allocates and frees per
 /// connection on two worker threads, where glibc spent about a tenth of `serve`'s CPU
-/// (`_int_free`, `malloc_consolidate`) and returned memory to the kernel between bursts, only
-/// to fault it in again for the next one.
+/// (`_int_free`, `malloc_consolidate`, `unlink_chunk`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
