@@ -69,8 +69,9 @@ approvers = ["U0ADMIN"]
 
 fn bench_parse_policy_enqueue(runtime: &tokio::runtime::Runtime) {
     let config = config();
-    let sizes = loadtest_bot::sizes::VariableSets::load(&root().join("commands/sizes.toml"))
-        .expect("sizes");
+    let sizes =
+        loadtest_bot::config::sizes::VariableSets::load(&root().join("commands/sizes.toml"))
+            .expect("sizes");
     let context = ParseContext::from_config(&config, &sizes, Some(&EnvName::new("lt1")));
     let state = tempfile::tempdir().expect("tempdir");
     let queue = JobQueue::new(state.path());

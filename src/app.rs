@@ -5,18 +5,18 @@
 
 use crate::audit_log::AuditLog;
 use crate::command::{self, ChatCommand, ParseContext, Verb};
+use crate::config::sizes::VariableSets;
 use crate::config::Config;
+use crate::masker::Masker;
 use crate::model::{ChannelId, EnvName, RunId, RunOutcome, SizeName, SlackUserId};
 use crate::outlet::{MessageHandle, Outlet};
 use crate::policy::{self, Actor, Decision};
 use crate::queue::{CancelOutcome, JobQueue, Position};
 use crate::render::views::{HelpView, NoticeView, RejectedView};
 use crate::render::{Blocks, Message, RenderError, Renderer};
-use crate::sizes::VariableSets;
 use crate::state_reads::StateReads;
 use crate::status::TerraformView;
 use crate::store::{AuditEntry, NewRun, Store};
-use crate::terraform::mask::Masker;
 use crate::terraform::progress::Progress;
 use crate::terraform::runner::{TerraformRunner, Workspace};
 use anyhow::Context;

@@ -258,7 +258,7 @@ pub async fn run_check(config_path: &Path) -> anyhow::Result<ExitClass> {
         "ok: {} (config, variable sets, schedules)",
         config_path.display()
     );
-    let sizes = match crate::sizes::VariableSets::load(&config.terraform.sizes) {
+    let sizes = match crate::config::sizes::VariableSets::load(&config.terraform.sizes) {
         Ok(sizes) => sizes,
         Err(error) => {
             println!("{error}");
@@ -280,9 +280,7 @@ pub async fn run_check(config_path: &Path) -> anyhow::Result<ExitClass> {
             return Ok(ExitClass::Rejected);
         }
     }
-    let masker = Arc::new(crate::terraform::mask::Masker::from_env(
-        config.mask_regexes(),
-    ));
+    let masker = Arc::new(crate::masker::Masker::from_env(config.mask_regexes()));
     let runner = crate::terraform::runner::TerraformRunner::new(&config.terraform.binary, masker);
     match runner.version().await {
         Ok(version) => println!("ok: {} ({version})", config.terraform.binary),

@@ -268,10 +268,8 @@ fn the_maskers_clean_text_shortcut_never_changes_an_answer() {
     .into_iter()
     .map(|p| regex::Regex::new(p).unwrap())
     .collect();
-    let masker = crate::terraform::mask::Masker::new(
-        secrets.iter().map(|s| s.to_string()).collect(),
-        patterns,
-    );
+    let masker =
+        crate::masker::Masker::new(secrets.iter().map(|s| s.to_string()).collect(), patterns);
     let pieces = [
         "AKIAABCDEFGHIJKLMNOP",
         "xoxb-123-abc",

@@ -341,10 +341,9 @@ pub fn schedule_text(app: &App, env: &EnvName) -> String {
         .iter()
         .filter(|s| s.environments.contains(env))
     {
-        let fires: Vec<String> = schedule
-            .next_fires(now, 3)
+        let fires: Vec<String> = crate::schedule::next_fires(schedule, now, 3)
             .into_iter()
-            .map(|at| format_time(app, env, at))
+            .map(|occurrence| format_time(app, env, occurrence.at))
             .collect();
         lines.push(format!(
             "• `{}` {} — `{}` ({}): next {}",
@@ -373,7 +372,10 @@ pub fn next_action(app: &App, env: &EnvName) -> Option<String> {
         .iter()
         .filter(|schedule| schedule.environments.contains(env))
         .filter_map(|schedule| {
-            let next = schedule.next_fires(now, 1).into_iter().next()?;
+            let next = crate::schedule::next_fires(schedule, now, 1)
+                .into_iter()
+                .next()?
+                .at;
             Some((next, schedule))
         })
         .min_by_key(|(next, _)| *next)

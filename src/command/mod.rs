@@ -11,9 +11,9 @@ pub mod parse;
 pub use catalogue::{help_text, verb_help, VerbKind, VerbSpec, VERBS};
 pub use parse::{parse, ParseError, ParseErrorKind};
 
+use crate::config::sizes::VariableSets;
 use crate::config::{format_duration, Config, ScheduleAction};
 use crate::model::{EnvName, RunId, SizeName};
-use crate::sizes::VariableSets;
 use std::time::Duration;
 
 /// What the parser needs to know about the deployment.

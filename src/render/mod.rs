@@ -24,8 +24,8 @@ pub use limits::enforce_limits;
 pub use verbatim::Blocks;
 pub use views::*;
 
+use crate::masker::Masker;
 use crate::model::RunOutcome;
-use crate::terraform::mask::Masker;
 use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext};
 use serde_json::Value;
 use std::borrow::Cow;

@@ -472,8 +472,8 @@ mod tests {
     /// path gives, with and without a masker that has something to hide in some samples.
     #[test]
     fn verbatim_and_tree_paths_agree_on_every_sample() {
+        use crate::masker::Masker;
         use crate::render::Blocks;
-        use crate::terraform::mask::Masker;
         // The Grafana address is in the samples with outputs; the key pattern in none.
         let maskers = [
             None,

@@ -23,7 +23,7 @@ use super::limits::{
     MAX_BLOCKS, MAX_BUTTON_TEXT, MAX_CONTEXT_ELEMENTS, MAX_FIELDS, MAX_FIELD_TEXT, MAX_HEADER_TEXT,
     MAX_SECTION_TEXT, MAX_TOTAL_TEXT,
 };
-use crate::terraform::mask::{is_sensitive_key, Masker};
+use crate::masker::{is_sensitive_key, Masker};
 use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde::{Serialize, Serializer};
 use serde_json::value::RawValue;

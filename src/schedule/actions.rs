@@ -3,9 +3,9 @@
 //! the decisions live in `planner`, the fire times in `calendar`.
 
 use super::calendar::Occurrence;
+use crate::config::sizes::VariableSets;
 use crate::config::{ScheduleAction, ScheduleConfig};
 use crate::model::{EnvName, SizeName};
-use crate::sizes::VariableSets;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, Utc};
 use std::collections::HashSet;
 use std::time::Duration;

@@ -215,8 +215,9 @@ fn truncate_to_second(time: NaiveDateTime) -> NaiveDateTime {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
-    use crate::config::{parse_cron, ScheduleAction};
+    use crate::config::ScheduleAction;
     use crate::model::EnvName;
+    use crate::schedule::cron::parse_cron;
     use chrono::NaiveDate;
 
     /// A schedule as `[[schedules]]` would give it (the cron text goes through the config's

@@ -8,6 +8,7 @@
 
 mod actions;
 pub mod calendar;
+pub mod cron;
 pub mod planner;
 
 #[cfg(test)]

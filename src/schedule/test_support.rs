@@ -5,9 +5,9 @@ use super::calendar::tests::schedule as bare_schedule;
 use super::planner::{
     EnvSnapshot, LapseReason, LeaseSnapshot, PlannedAction, SkipReason, WarnSubject,
 };
+use crate::config::sizes::VariableSets;
 use crate::config::{parse_duration, ScheduleAction, ScheduleConfig};
 use crate::model::{EnvName, SizeName};
-use crate::sizes::VariableSets;
 use chrono::{DateTime, NaiveDateTime, TimeDelta, TimeZone, Utc};
 use chrono_tz::Asia::Tokyo;
 

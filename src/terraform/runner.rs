@@ -7,8 +7,8 @@
 //! is streamed to disk, never held in memory. Cancellation and timeouts send SIGINT first, so
 //! Terraform can release its state lock, and kill only after a grace period.
 
+use crate::masker::Masker;
 use crate::terraform::events::{Diagnostic, EventReader, TfEvent};
-use crate::terraform::mask::Masker;
 use sha2::{Digest, Sha256};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

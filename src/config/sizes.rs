@@ -115,7 +115,9 @@ impl VariableSets {
             let raw: RawSet = match value.try_into() {
                 Ok(raw) => raw,
                 Err(error) => {
-                    errors.push(crate::config::from_toml_error(file_label, &name, &error));
+                    errors.push(crate::config::errors::from_toml_error(
+                        file_label, &name, &error,
+                    ));
                     continue;
                 }
             };

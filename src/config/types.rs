@@ -1,0 +1,175 @@
+//! The typed configuration sections: durations, time zones, cron schedules and member ids
+//! already parsed, so nothing later re-reads strings.
+
+use super::sizes;
+use crate::model::{ChannelId, EnvName, SizeName, SlackUserId};
+use chrono::NaiveDate;
+use chrono_tz::Tz;
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::PathBuf;
+use std::time::Duration;
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct TerraformConfig {
+    /// A name looked up on PATH (`terraform`, `tofu`) or a path.
+    pub binary: String,
+    pub plan_timeout: Duration,
+    pub apply_timeout: Duration,
+    /// How long Terraform gets to stop after SIGINT (cancel, timeout) before it is killed.
+    pub interrupt_grace: Duration,
+    /// The variable-sets file.
+    pub sizes: PathBuf,
+    /// Handlebars message templates.
+    pub templates: PathBuf,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct StoreConfig {
+    /// Everything mutable (database, plans, logs, Terraform data dirs) lives under here.
+    pub dir: PathBuf,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SlackMode {
+    Socket,
+    Http,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct SlackConfig {
+    /// `None`: Socket Mode when `SLACK_APP_TOKEN` is set, else HTTP (SPEC §11 `serve`).
+    pub mode: Option<SlackMode>,
+    /// `host:port` for `/healthz`, `/metrics` and, in HTTP mode, `/slack/*`.
+    pub listen: String,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct EnvironmentConfig {
+    pub name: EnvName,
+    pub terraform_dir: PathBuf,
+    pub workspace: String,
+    /// Empty: commands are accepted from any channel.
+    pub channels: Vec<ChannelId>,
+    pub timezone: Tz,
+    pub default_lease: Duration,
+    pub max_lease: Duration,
+    /// Passed as `-backend-config=key=value` to `terraform init`.
+    pub backend_config: BTreeMap<String, String>,
+    pub default: bool,
+    /// Extra root variables for every run of this environment (e.g. `aws_endpoint`).
+    pub tf_vars: BTreeMap<String, serde_json::Value>,
+}
+
+/// Members are user IDs (`U…`/`W…`), user-group IDs (`S…`) or `*` (everyone).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct AccessConfig {
+    pub admins: Vec<SlackUserId>,
+    pub operators: Vec<SlackUserId>,
+    pub viewers: Vec<SlackUserId>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct ApprovalConfig {
+    pub required_for: Vec<ApprovalRule>,
+    pub approvers: Vec<SlackUserId>,
+    pub self_approve: bool,
+    pub expires: Duration,
+}
+
+impl Default for ApprovalConfig {
+    fn default() -> Self {
+        Self {
+            required_for: Vec::new(),
+            approvers: Vec::new(),
+            self_approve: false,
+            expires: Duration::from_secs(30 * 60),
+        }
+    }
+}
+
+/// One `required_for` entry: `up`, `up:<size>`, `down` or `off`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ApprovalRule {
+    /// `size: None` matches every `up`.
+    Up {
+        size: Option<SizeName>,
+    },
+    Down,
+    Off,
+}
+
+impl ApprovalRule {
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        match text {
+            "up" => Ok(Self::Up { size: None }),
+            "down" => Ok(Self::Down),
+            "off" => Ok(Self::Off),
+            _ => match text.strip_prefix("up:") {
+                Some(size) if sizes::is_valid_name(size) => Ok(Self::Up {
+                    size: Some(SizeName::new(size)),
+                }),
+                _ => Err(format!(
+                    "{text:?} is not an approval rule; use \"up\", \"up:<size>\", \"down\" or \"off\""
+                )),
+            },
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum ScheduleAction {
+    Down,
+    Off,
+    Up(SizeName),
+}
+
+impl ScheduleAction {
+    /// The variable set the action applies.
+    pub fn target(&self) -> SizeName {
+        match self {
+            Self::Down => SizeName::new("down"),
+            Self::Off => SizeName::new("off"),
+            Self::Up(size) => size.clone(),
+        }
+    }
+
+    pub(crate) fn parse(text: &str) -> Result<Self, String> {
+        let words: Vec<&str> = text.split_whitespace().collect();
+        match words.as_slice() {
+            ["down"] => Ok(Self::Down),
+            ["off"] => Ok(Self::Off),
+            ["up", size] if sizes::is_valid_name(size) => Ok(Self::Up(SizeName::new(*size))),
+            _ => Err(format!(
+                "{text:?} is not an action; use \"down\", \"off\" or \"up <size>\""
+            )),
+        }
+    }
+}
+
+impl fmt::Display for ScheduleAction {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Down => f.write_str("down"),
+            Self::Off => f.write_str("off"),
+            Self::Up(size) => write!(f, "up {size}"),
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct ScheduleConfig {
+    pub name: String,
+    /// As written, for messages.
+    pub cron_text: String,
+    /// Ready to iterate; see [`crate::schedule::cron::parse_cron`] for the day-of-week translation.
+    pub cron: cron::Schedule,
+    pub timezone: Tz,
+    pub action: ScheduleAction,
+    pub environments: Vec<EnvName>,
+    /// `None`: no warning is posted.
+    pub warn_before: Option<Duration>,
+    pub skip_dates: Vec<NaiveDate>,
+    /// `None`: a fire missed while the bot was down is not made up.
+    pub catch_up: Option<Duration>,
+}
