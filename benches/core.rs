@@ -247,7 +247,7 @@ fn bench_big_plan() {
     }
     times.sort();
     let message = last.unwrap();
-    let blocks = message.blocks.values();
+    let blocks = &message.blocks;
     let total_chars: usize = blocks.iter().map(|b| b.to_string().len()).sum();
     let within = blocks.len() <= 50 && message.text.chars().count() <= 3_000;
     row(

@@ -13,7 +13,7 @@ use crate::outlet::{MessageHandle, Outlet};
 use crate::policy::{self, Actor, Decision};
 use crate::queue::{CancelOutcome, JobQueue, Position};
 use crate::render::views::{HelpView, NoticeView, RejectedView};
-use crate::render::{Blocks, Message, RenderError, Renderer};
+use crate::render::{Message, RenderError, Renderer};
 use crate::state_reads::StateReads;
 use crate::status::TerraformView;
 use crate::store::{AuditEntry, NewRun, Store};
@@ -284,7 +284,7 @@ impl App {
             tracing::error!(%error, "rendering failed");
             Message {
                 text: format!("(message could not be rendered: {error})"),
-                blocks: Blocks::default(),
+                blocks: Vec::new(),
             }
         })
     }

@@ -5,7 +5,8 @@
 use crate::app::{self, App, ExitClass, Request};
 use crate::model::ChannelId;
 use crate::outlet::{MessageHandle, Outlet, UpdateKind};
-use crate::render::{to_console_text, Message};
+use crate::render::Message;
+use crate::slack::block_text::to_console_text;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
 use std::path::Path;

@@ -163,7 +163,7 @@ pub fn decide(
         let channels = env_config
             .channels
             .iter()
-            .map(|channel| format!("<#{channel}>"))
+            .map(|channel| crate::slack::mrkdwn::channel_link(channel.as_str()))
             .collect::<Vec<_>>()
             .join(" or ");
         return deny(

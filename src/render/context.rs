@@ -3,8 +3,9 @@
 //! No templates and no I/O here.
 
 use super::views::*;
-use super::{mrkdwn_escape, progress_bar};
 use crate::model::RunOutcome;
+use crate::slack::actions::ButtonAction;
+use crate::slack::mrkdwn::escape as mrkdwn_escape;
 use serde_json::{json, Value};
 
 /// Characters of list lines per section, below Slack's 3,000 to leave room for a heading and
@@ -196,6 +197,7 @@ pub(super) fn finished(outcome: RunOutcome, v: &FinishedView) -> Value {
 
 pub(super) fn approval(v: &ApprovalView) -> Value {
     json!({
+        "actions": ButtonAction::template_ids(),
         "run": run(&v.run),
         "plan": plan(&v.plan),
         "destructive": destructive(&v.destructive),
@@ -352,7 +354,8 @@ pub(super) fn help(v: &HelpView) -> Value {
 pub(super) fn warning(v: &WarningView) -> Value {
     json!({
         "env": v.env, "action": v.action, "when": v.when, "why": v.why,
-        "keep_action": if v.keep_extends_lease { "keep_extend" } else { "keep_hold" },
+        "keep_action": if v.keep_extends_lease { ButtonAction::KeepExtend.id() } else { ButtonAction::KeepHold.id() },
+        "actions": ButtonAction::template_ids(),
     })
 }
 
@@ -378,4 +381,34 @@ fn line_chunks(text: &str) -> Vec<String> {
         chunks.push(current);
     }
     chunks
+}
+
+/// `▓▓▓▓░░░░░░ 12/30`. `done` is clamped to `total`; a zero total gives an empty bar.
+pub fn progress_bar(done: usize, total: usize, width: usize) -> String {
+    let done = done.min(total);
+    let filled = (done * width).checked_div(total).unwrap_or(0);
+    format!(
+        "{}{} {done}/{total}",
+        "▓".repeat(filled),
+        "░".repeat(width - filled)
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn progress_bar_cases() {
+        let table = [
+            ((12, 30, 10), "▓▓▓▓░░░░░░ 12/30"),
+            ((0, 30, 10), "░░░░░░░░░░ 0/30"),
+            ((30, 30, 10), "▓▓▓▓▓▓▓▓▓▓ 30/30"),
+            ((0, 0, 5), "░░░░░ 0/0"),
+            ((9, 4, 4), "▓▓▓▓ 4/4"),
+        ];
+        for ((done, total, width), expected) in table {
+            assert_eq!(progress_bar(done, total, width), expected);
+        }
+    }
 }

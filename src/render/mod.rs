@@ -12,20 +12,17 @@
 //! views, so a missing field, a broken template or output that is not a Block Kit message is an
 //! error naming the file at start-up (and in `loadtest-bot check`), not in the middle of a run.
 
-mod console;
 mod context;
-pub mod limits;
 mod samples;
-mod verbatim;
 pub mod views;
 
-pub use console::{mrkdwn_to_plain, progress_bar, to_console_text};
-pub use limits::enforce_limits;
-pub use verbatim::Blocks;
+pub use crate::slack::Message;
 pub use views::*;
 
 use crate::masker::Masker;
 use crate::model::RunOutcome;
+use crate::slack::limits::enforce_limits;
+use crate::slack::mrkdwn;
 use handlebars::{Context, Handlebars, Helper, HelperResult, Output, RenderContext};
 use serde_json::Value;
 use std::borrow::Cow;
@@ -51,21 +48,6 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "warning",
 ];
 
-/// A message ready for Slack (`chat.postMessage`'s `text` and `blocks`) or the console.
-#[derive(Clone, Debug, PartialEq, serde::Serialize)]
-pub struct Message {
-    /// Notification and fallback text; for runs it begins `[<env>] <verb> <args>: <outcome>`.
-    pub text: String,
-    pub blocks: Blocks,
-}
-
-impl Message {
-    /// The top-level text as a person reads it in a terminal (entities decoded).
-    pub fn plain_text(&self) -> String {
-        mrkdwn_to_plain(&self.text)
-    }
-}
-
 #[derive(Debug, thiserror::Error)]
 pub enum RenderError {
     #[error("cannot read template directory {}: {source}", path.display())]
@@ -88,9 +70,6 @@ pub struct Renderer {
     dir: PathBuf,
     /// Applied to every rendered message, last, so nothing a template shows can leak a secret.
     masker: Option<Masker>,
-    /// Tests only: every message takes the tree path, to compare it with the verbatim one.
-    #[cfg(test)]
-    tree_path_only: bool,
 }
 
 impl std::fmt::Debug for Renderer {
@@ -154,8 +133,6 @@ impl Renderer {
             registry,
             dir: dir.to_path_buf(),
             masker: None,
-            #[cfg(test)]
-            tree_path_only: false,
         };
         samples::render_all(&renderer)?;
         Ok(renderer)
@@ -251,16 +228,11 @@ impl Renderer {
         self.render("warning", context::warning(view))
     }
 
+    /// The one render path: the template's JSON parsed, checked for Block Kit shape, cut to
+    /// Slack's limits and masked.
     fn render(&self, name: &str, ctx: Value) -> Result<Message, RenderError> {
         let rendered = self.render_text(name, ctx)?;
-        #[cfg(test)]
-        if self.tree_path_only {
-            return self.checked(name, &rendered);
-        }
-        match self.untouched(&rendered) {
-            Some(message) => Ok(message),
-            None => self.checked(name, &rendered),
-        }
+        self.checked(name, &rendered)
     }
 
     /// The template's output: JSON text that should be a Block Kit message.
@@ -279,8 +251,7 @@ impl Renderer {
         self.dir.join(format!("{name}.hbs"))
     }
 
-    /// The tree path: the output parsed, checked for Block Kit shape, cut to Slack's limits
-    /// and masked.
+    /// The output parsed, checked for Block Kit shape, cut to Slack's limits and masked.
     fn checked(&self, name: &str, rendered: &str) -> Result<Message, RenderError> {
         let bad = |message: String| RenderError::BadOutput {
             path: self.template_path(name),
@@ -301,44 +272,16 @@ impl Renderer {
         {
             return Err(bad(format!("block {i} has no `type`")));
         }
-        let mut msg = enforce_limits(Message {
-            text,
-            blocks: blocks.into(),
-        });
+        let mut msg = enforce_limits(Message { text, blocks });
         if let Some(masker) = &self.masker {
             if let Cow::Owned(masked) = masker.mask(&msg.text) {
                 msg.text = masked;
             }
-            let mut blocks = msg.blocks.into_values();
-            blocks
+            msg.blocks
                 .iter_mut()
                 .for_each(|block| masker.mask_json_in_place(block));
-            msg.blocks = blocks.into();
         }
         Ok(msg)
-    }
-
-    /// The rendered message with its blocks kept as rendered text, if limits and masking would
-    /// change nothing in it (see [`verbatim`]); `None` sends it down the tree path.
-    fn untouched(&self, rendered: &str) -> Option<Message> {
-        #[derive(serde::Deserialize)]
-        struct Rendered<'a> {
-            text: String,
-            #[serde(borrow)]
-            blocks: &'a serde_json::value::RawValue,
-        }
-        let Rendered { text, blocks } = serde_json::from_str(rendered).ok()?;
-        let masker = self.masker.as_ref();
-        if text.chars().count() > limits::MAX_TOP_TEXT
-            || masker.is_some_and(|masker| masker.changes(&text))
-        {
-            return None;
-        }
-        let blocks = match verbatim::scan(blocks.get(), masker)? {
-            0 => Blocks::default(),
-            _ => Blocks::Verbatim(blocks.to_owned()),
-        };
-        Some(Message { text, blocks })
     }
 }
 
@@ -363,16 +306,9 @@ pub(crate) fn json_escape(s: &str) -> String {
         .to_string()
 }
 
-/// Slack's three mrkdwn control characters as entities, `&` first.
-pub(crate) fn mrkdwn_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-}
-
 /// The escape applied to every `{{value}}`.
 fn escape_json_mrkdwn(s: &str) -> String {
-    json_escape(&mrkdwn_escape(s))
+    json_escape(&mrkdwn::escape(s))
 }
 
 fn param_str(h: &Helper<'_>) -> String {
@@ -404,30 +340,14 @@ fn mention_helper(
     _: &mut RenderContext<'_, '_>,
     out: &mut dyn Output,
 ) -> HelperResult {
-    out.write(&json_escape(&mention(&param_str(h))))?;
+    out.write(&json_escape(&mrkdwn::mention(&param_str(h))))?;
     Ok(())
-}
-
-pub(crate) fn mention(id: &str) -> String {
-    let is_id = |rest: &str| {
-        !rest.is_empty()
-            && rest
-                .chars()
-                .all(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
-    };
-    match id.split_at_checked(1) {
-        Some(("U" | "W", rest)) if is_id(rest) => format!("<@{id}>"),
-        Some(("S", rest)) if is_id(rest) => format!("<!subteam^{id}>"),
-        _ if id == "*" => "anyone in the channel".to_string(),
-        _ => mrkdwn_escape(id),
-    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::model::{EnvName, RunId, SlackUserId};
-    use serde_json::json;
     use std::path::PathBuf;
 
     fn shipped() -> PathBuf {
@@ -553,7 +473,7 @@ mod tests {
         );
         assert!(json.contains(r#"aws_instance.x[\"a&amp;b\"]"#), "{json}");
         // …and a person sees the value as it was.
-        let console = to_console_text(&msg);
+        let console = crate::slack::block_text::to_console_text(&msg);
         assert!(
             console.contains("say \"hi\"\nnext `line` <b> & a\\b \u{1}"),
             "{console}"
@@ -587,16 +507,16 @@ mod tests {
         let msg = renderer()
             .succeeded(&finished(items, diagnostics))
             .expect("renders");
-        let blocks = msg.blocks.values();
-        assert!(blocks.len() <= limits::MAX_BLOCKS);
+        let blocks = &msg.blocks;
+        assert!(blocks.len() <= crate::slack::limits::MAX_BLOCKS);
         let mut total = 0;
         for block in blocks.iter() {
             if let Some(text) = block.pointer("/text/text").and_then(Value::as_str) {
-                assert!(text.chars().count() <= limits::MAX_SECTION_TEXT);
+                assert!(text.chars().count() <= crate::slack::limits::MAX_SECTION_TEXT);
                 total += text.chars().count();
             }
         }
-        assert!(total <= limits::MAX_TOTAL_TEXT, "{total}");
+        assert!(total <= crate::slack::limits::MAX_TOTAL_TEXT, "{total}");
         let list = blocks
             .iter()
             .filter_map(|b| b.pointer("/text/text").and_then(Value::as_str))
@@ -612,7 +532,7 @@ mod tests {
             "{}",
             list.lines().last().unwrap_or_default()
         );
-        let console = to_console_text(&msg);
+        let console = crate::slack::block_text::to_console_text(&msg);
         // 30 long diagnostics: 10 kept by the renderer, then the text budget cuts further and
         // says so.
         assert!(
@@ -648,114 +568,5 @@ mod tests {
             all.contains("bad password ***") && all.contains("key *** rejected"),
             "{all}"
         );
-    }
-
-    /// Random messages around every limit, with secrets and sensitive keys here and there:
-    /// whenever the verbatim path keeps one, the tree path (which cuts, masks and checks)
-    /// gives the same message; what the tree path refuses, the verbatim path does not keep.
-    #[test]
-    fn verbatim_path_keeps_only_what_the_tree_path_leaves_alone() {
-        struct Rng(u64);
-        impl Rng {
-            fn below(&mut self, n: usize) -> usize {
-                self.0 ^= self.0 << 13;
-                self.0 ^= self.0 >> 7;
-                self.0 ^= self.0 << 17;
-                (self.0 % n as u64) as usize
-            }
-            fn string(&mut self) -> String {
-                const LENGTHS: &[usize] = &[74, 75, 76, 149, 150, 151, 1999, 2000, 2001, 3001];
-                let len = if self.below(4) == 0 {
-                    LENGTHS[self.below(LENGTHS.len())]
-                } else {
-                    self.below(40)
-                };
-                let mut text: String = (0..len)
-                    .map(|i| ['x', 'é', '\n', '"', '<'][(i + self.below(5)) % 5])
-                    .collect();
-                match self.below(30) {
-                    0 => text.push_str("s3cr3t-value"),
-                    1 => text.push_str(" AKIAABCDEFGHIJKLMNOP"),
-                    _ => {}
-                }
-                text
-            }
-            fn list(&mut self, item: impl Fn(&mut Rng) -> Value) -> Value {
-                let count = [1, 2, 10, 11][self.below(4)];
-                Value::Array((0..count).map(|_| item(self)).collect())
-            }
-            fn block(&mut self) -> Value {
-                let text = |rng: &mut Rng, kind: &str| json!({"type": kind, "text": rng.string()});
-                let mut block = match self.below(6) {
-                    0 => json!({"type": "header", "text": text(self, "plain_text")}),
-                    1 => json!({"type": "section", "text": text(self, "mrkdwn")}),
-                    2 => json!({"type": "section", "fields": self.list(|r| text(r, "mrkdwn"))}),
-                    3 => json!({"type": "context", "elements": self.list(|r| text(r, "mrkdwn"))}),
-                    4 => json!({"type": "actions", "elements": self.list(|r| json!({
-                        "type": "button", "action_id": "approve", "value": r.string(),
-                        "text": text(r, "plain_text")}))}),
-                    _ => json!({"type": "divider"}),
-                };
-                match self.below(40) {
-                    0 => block["db_password"] = json!("hunter22"),
-                    1 => block["output"] = json!({"sensitive": true, "value": "v"}),
-                    2 => block["Api_Token"] = json!(7),
-                    3 => {
-                        block.as_object_mut().map(|b| b.remove("type"));
-                    }
-                    _ => {}
-                }
-                block
-            }
-        }
-        let renderer = renderer().with_masker(Masker::new(vec!["s3cr3t-value".into()], Vec::new()));
-        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
-        let (mut kept, mut tree_only) = (0, 0);
-        for case in 0..3000 {
-            let count = [0, 1, 2, 3, 5, 49, 50, 51][rng.below(8)];
-            let blocks: Vec<Value> = (0..count).map(|_| rng.block()).collect();
-            let text = if rng.below(20) == 0 {
-                "t".repeat(3001)
-            } else {
-                rng.string()
-            };
-            let rendered = json!({"text": text, "blocks": blocks}).to_string();
-            let tree = renderer.checked("status", &rendered);
-            match (renderer.untouched(&rendered), tree) {
-                (Some(fast), Ok(tree)) => {
-                    kept += 1;
-                    assert!(matches!(tree.blocks, Blocks::Parsed(_)));
-                    assert_eq!(fast, tree, "case {case}: {rendered}");
-                    assert_eq!(
-                        serde_json::to_value(&fast).expect("json"),
-                        serde_json::to_value(&tree).expect("json"),
-                        "case {case}"
-                    );
-                }
-                (Some(_), Err(error)) => panic!("case {case}: kept what fails: {error}"),
-                (None, _) => tree_only += 1,
-            }
-        }
-        // Both paths are exercised, so the comparison above means something.
-        assert!(
-            kept > 500 && tree_only > 500,
-            "kept {kept}, tree only {tree_only}"
-        );
-    }
-
-    #[test]
-    fn mentions() {
-        let table = [
-            ("U024BE7LH", "<@U024BE7LH>"),
-            ("W123", "<@W123>"),
-            ("S0614TZR7", "<!subteam^S0614TZR7>"),
-            ("*", "anyone in the channel"),
-            ("scheduler", "scheduler"),
-            ("U<evil>", "U&lt;evil&gt;"),
-            ("", ""),
-        ];
-        for (id, expected) in table {
-            assert_eq!(mention(id), expected, "{id}");
-        }
     }
 }

@@ -425,7 +425,7 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::render::to_console_text;
+    use crate::slack::block_text::to_console_text;
     use serde_json::Value;
     use std::path::PathBuf;
 
@@ -468,64 +468,12 @@ mod tests {
         assert!(mismatches.is_empty(), "{}", mismatches.join("\n"));
     }
 
-    /// The verbatim path (blocks kept as rendered text) gives exactly the messages the tree
-    /// path gives, with and without a masker that has something to hide in some samples.
-    #[test]
-    fn verbatim_and_tree_paths_agree_on_every_sample() {
-        use crate::masker::Masker;
-        use crate::render::Blocks;
-        // The Grafana address is in the samples with outputs; the key pattern in none.
-        let maskers = [
-            None,
-            Some(Masker::new(vec!["10.20.2.7:3000".into()], Vec::new())),
-        ];
-        for masker in maskers {
-            let with = |tree_path_only: bool| {
-                let mut renderer = renderer();
-                if let Some(masker) = &masker {
-                    renderer = renderer.with_masker(masker.clone());
-                }
-                renderer.tree_path_only = tree_path_only;
-                render_all(&renderer).expect("samples render")
-            };
-            let (fast, tree) = (with(false), with(true));
-            assert_eq!(fast.len(), tree.len());
-            let mut verbatim = Vec::new();
-            for ((name, fast), (_, tree)) in fast.iter().zip(&tree) {
-                assert!(matches!(tree.blocks, Blocks::Parsed(_)), "{name}");
-                assert_eq!(fast, tree, "{name}");
-                // Equal as JSON too, not only as values.
-                let as_value = |m: &Message| serde_json::to_value(m).expect("json");
-                assert_eq!(as_value(fast), as_value(tree), "{name}");
-                if matches!(fast.blocks, Blocks::Verbatim(_)) {
-                    verbatim.push(*name);
-                }
-            }
-            assert!(verbatim.len() * 2 > fast.len(), "{verbatim:?}");
-            if masker.is_none() {
-                assert!(verbatim.contains(&"status"), "{verbatim:?}");
-            } else {
-                // What had something masked went down the tree path, masked.
-                let masked: Vec<_> = fast
-                    .iter()
-                    .filter(|(_, m)| serde_json::to_string(m).expect("json").contains("***"))
-                    .map(|(name, _)| *name)
-                    .collect();
-                assert!(!masked.is_empty());
-                assert!(
-                    masked.iter().all(|name| !verbatim.contains(name)),
-                    "{masked:?}"
-                );
-            }
-        }
-    }
-
     #[test]
     fn every_message_has_block_kit_shape() {
         for (name, msg) in render_all(&renderer()).expect("samples render") {
             assert!(!msg.text.is_empty(), "{name}: empty text");
             assert!(!msg.blocks.is_empty(), "{name}: no blocks");
-            for block in msg.blocks.values().iter() {
+            for block in &msg.blocks {
                 let kind = block.get("type").and_then(Value::as_str);
                 assert!(kind.is_some(), "{name}: block without type: {block}");
                 for text in ["text", "fields", "elements"] {

@@ -20,8 +20,8 @@
 use super::web_api::{ApiFailure, WebApi};
 use crate::model::{ChannelId, SlackUserId};
 use crate::outlet::{MessageHandle, Outlet, UpdateKind};
-use crate::render::limits::enforce_limits;
 use crate::render::Message;
+use crate::slack::limits::enforce_limits;
 use crate::store::{NewMessage, OutboxId, OutboxMessage, Store};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};

@@ -7,7 +7,6 @@
 use super::front::{AckReply, SlackFront};
 use super::inbound::{self, EventBody};
 use super::web_api::Connector;
-use crate::render::Blocks;
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 
@@ -73,7 +72,7 @@ async fn on_command(
         Ok(command) => front.slash_command(command).await,
         Err(error) => AckReply {
             text: format!("loadtest-bot could not read this command: {error}"),
-            blocks: Blocks::default(),
+            blocks: Vec::new(),
             in_channel: false,
         },
     };
@@ -86,7 +85,7 @@ fn command_response(ack: &AckReply) -> SlackCommandEventResponse {
     serde_json::from_value(ack.to_json()).unwrap_or_else(|error| {
         tracing::warn!(%error, "ack blocks not representable; sending the text only");
         let mut text_only = ack.clone();
-        text_only.blocks = Blocks::default();
+        text_only.blocks = Vec::new();
         serde_json::from_value(text_only.to_json()).unwrap_or_else(|_| {
             SlackCommandEventResponse::new(SlackMessageContent::new().with_text(ack.text.clone()))
         })

@@ -17,7 +17,7 @@ impl Outlet for RecordingOutlet {
         self.texts
             .lock()
             .unwrap()
-            .push(loadtest_bot::render::to_console_text(message));
+            .push(loadtest_bot::slack::block_text::to_console_text(message));
         MessageHandle::new(channel.clone())
     }
     fn update(&self, _handle: &MessageHandle, message: &Message, kind: UpdateKind) {

@@ -13,7 +13,7 @@
 //!   Slack's payload limits);
 //! - top-level `text` ≤ [`MAX_TOP_TEXT`].
 
-use super::{Blocks, Message};
+use super::message::Message;
 use serde_json::{json, Value};
 
 pub const MAX_BLOCKS: usize = 50;
@@ -28,17 +28,8 @@ pub const MAX_TOP_TEXT: usize = 3000;
 
 /// Cuts `msg` to Slack's limits (see the module doc). A message within them is unchanged.
 pub fn enforce_limits(msg: Message) -> Message {
-    // Verbatim blocks were found within every limit when the renderer kept them.
-    if matches!(msg.blocks, Blocks::Verbatim(_)) && msg.text.chars().count() <= MAX_TOP_TEXT {
-        return msg;
-    }
     let text = cut_chars(&msg.text, MAX_TOP_TEXT);
-    let mut blocks: Vec<Value> = msg
-        .blocks
-        .into_values()
-        .into_iter()
-        .map(limit_block)
-        .collect();
+    let mut blocks: Vec<Value> = msg.blocks.into_iter().map(limit_block).collect();
 
     if blocks.len() > MAX_BLOCKS {
         let before = blocks.len();
@@ -61,10 +52,7 @@ pub fn enforce_limits(msg: Message) -> Message {
     }
 
     blocks = limit_total_text(blocks);
-    Message {
-        text,
-        blocks: blocks.into(),
-    }
+    Message { text, blocks }
 }
 
 fn block_type(block: &Value) -> &str {
@@ -260,7 +248,6 @@ mod tests {
 
     fn texts(msg: &Message) -> Vec<String> {
         msg.blocks
-            .values()
             .iter()
             .map(|b| {
                 b.pointer("/text/text")
@@ -326,7 +313,7 @@ mod tests {
             text: "t".into(),
             blocks: blocks.into(),
         });
-        let blocks = msg.blocks.values();
+        let blocks = &msg.blocks;
         assert_eq!(blocks.len(), MAX_BLOCKS);
         assert_eq!(blocks[MAX_BLOCKS - 1]["type"], "actions");
         assert_eq!(
@@ -344,7 +331,7 @@ mod tests {
             text: "t".into(),
             blocks: blocks.into(),
         });
-        let blocks = msg.blocks.values();
+        let blocks = &msg.blocks;
         assert_eq!(blocks.len(), 41 + 1 + 5);
         assert_eq!(texts(&msg)[41], "… and 5 more blocks not shown");
         assert!(blocks[42..].iter().all(|b| b["type"] == "actions"));
@@ -359,7 +346,7 @@ mod tests {
             text: "t".into(),
             blocks: blocks.into(),
         });
-        let total: usize = msg.blocks.values().iter().map(block_text_len).sum();
+        let total: usize = msg.blocks.iter().map(block_text_len).sum();
         assert!(total <= MAX_TOTAL_TEXT, "{total}");
         let last = texts(&msg).pop().unwrap_or_default();
         assert!(
