@@ -10,9 +10,9 @@ use loadtest_bot::command::{self, ParseContext};
 use loadtest_bot::config::Config;
 use loadtest_bot::model::{ChannelId, EnvName, RunId, SlackUserId};
 use loadtest_bot::policy::{self, Actor};
-use loadtest_bot::queue::JobQueue;
 use loadtest_bot::render::views::{DestructiveItem, FinishedView, KeyOutputs, PlanView, RunRef};
 use loadtest_bot::render::Renderer;
+use loadtest_bot::runs::queue::JobQueue;
 use loadtest_bot::terraform::events::EventReader;
 use loadtest_bot::terraform::plan_summary::PlanSummary;
 use serde_json::{json, Value};
@@ -131,6 +131,7 @@ fn bench_parse_policy_enqueue(runtime: &tokio::runtime::Runtime) {
                         actor: actor.id.clone(),
                         channel: channel.clone(),
                         outcome: loadtest_bot::model::RunOutcome::Queued,
+                        lease: None,
                         owner_pid: Some(std::process::id()),
                         created_at: now,
                     })
@@ -317,8 +318,9 @@ fn bench_event_reader(runtime: &tokio::runtime::Runtime) {
 /// The whole in-process pipeline for `status` (parse, policy, store reads, rendering, the
 /// audit line's group commit), without HTTP: where a Slack ack spends its time.
 fn bench_status_handle(runtime: &tokio::runtime::Runtime) {
-    use loadtest_bot::app::{App, Request};
+    use loadtest_bot::app::App;
     use loadtest_bot::outlet::{MessageHandle, Outlet, UpdateKind};
+    use loadtest_bot::request::Request;
     struct Nowhere;
     impl Outlet for Nowhere {
         fn post(&self, channel: &ChannelId, _: &loadtest_bot::render::Message) -> MessageHandle {
@@ -342,7 +344,7 @@ fn bench_status_handle(runtime: &tokio::runtime::Runtime) {
         runtime.block_on(async {
             for _ in 0..iterations {
                 let started = Instant::now();
-                std::hint::black_box(app.handle(request()).await);
+                std::hint::black_box(loadtest_bot::pipeline::handle(&app, request()).await);
                 samples.push(started.elapsed());
             }
         });
@@ -365,7 +367,7 @@ fn bench_status_handle(runtime: &tokio::runtime::Runtime) {
             .map(|_| {
                 let app = std::sync::Arc::clone(&app);
                 let request = request();
-                tokio::spawn(async move { app.handle(request).await })
+                tokio::spawn(async move { loadtest_bot::pipeline::handle(&app, request).await })
             })
             .collect();
         for task in tasks {
@@ -395,6 +397,7 @@ fn bench_status_handle(runtime: &tokio::runtime::Runtime) {
                 actor: SlackUserId::new("U0OPS1"),
                 channel: ChannelId::new("C0LOADTEST"),
                 outcome: loadtest_bot::model::RunOutcome::Queued,
+                lease: None,
                 owner_pid: None,
                 created_at: chrono::Utc::now() - chrono::Duration::minutes(n as i64 + 1),
             })

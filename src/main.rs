@@ -1,9 +1,11 @@
-//! The `loadtest-bot` binary: parses the command line, sets up logging and hands over to
-//! [`loadtest_bot::app`]. Errors print their whole cause chain; exit codes follow SPEC §11
-//! (0 success or no changes, 1 failed / cancelled / timed out, 2 rejected or bad config).
+//! The `loadtest-bot` binary: parses the command line, sets up logging and hands over to a
+//! front end. Errors print their whole cause chain; exit codes: 0 success or no changes,
+//! 1 failed / cancelled / timed out, 2 rejected or bad config.
 
 use clap::{Parser, Subcommand};
-use loadtest_bot::app::{self, ExitClass};
+use loadtest_bot::app;
+use loadtest_bot::front;
+use loadtest_bot::request::ExitClass;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -69,14 +71,14 @@ fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            CliCommand::Serve => loadtest_bot::slack::serve::run_serve(&config_path).await,
-            CliCommand::Shell { as_user } => app::run_shell(&config_path, as_user).await,
+            CliCommand::Serve => front::slack::serve::run_serve(&config_path).await,
+            CliCommand::Shell { as_user } => front::console::run_shell(&config_path, as_user).await,
             CliCommand::Exec {
                 as_user,
                 channel,
                 words,
-            } => app::run_exec(&config_path, as_user, channel, words.join(" ")).await,
-            CliCommand::Check => app::run_check(&config_path).await,
+            } => front::exec::run_exec(&config_path, as_user, channel, words.join(" ")).await,
+            CliCommand::Check => front::check::run_check(&config_path).await,
         }
     });
     match result {

@@ -2,6 +2,7 @@
 //! Plain data only; no I/O, no Slack, no Terraform here.
 
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 use std::fmt;
 
 macro_rules! string_newtype {
@@ -41,10 +42,37 @@ string_newtype!(
     /// A Slack channel ID (`C…`, `G…`, `D…`) or `console` for the local console.
     ChannelId
 );
-string_newtype!(
-    /// The name of a variable set in `commands/` (`off`, `down`, `small`, ...).
-    SizeName
-);
+/// The name of a variable set in `commands/` (`off`, `down`, `small`, ...). The two reserved
+/// sets every deployment has are constants, so code names them without spelling strings.
+#[derive(Clone, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct SizeName(Cow<'static, str>);
+
+impl SizeName {
+    /// Idle: master kept small, no slaves, monitoring kept.
+    pub const DOWN: SizeName = SizeName(Cow::Borrowed("down"));
+    /// Nothing that costs money exists.
+    pub const OFF: SizeName = SizeName(Cow::Borrowed("off"));
+
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(Cow::Owned(value.into()))
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+
+    /// `down` or `off`: a scale-down, which ends any lease.
+    pub fn is_scale_down(&self) -> bool {
+        *self == SizeName::DOWN || *self == SizeName::OFF
+    }
+}
+
+impl fmt::Display for SizeName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
 
 /// A run's number in the store; shown to users as `#41`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]

@@ -172,8 +172,8 @@ impl Verb {
     pub fn target_size(&self) -> Option<SizeName> {
         match self {
             Verb::Up { size, .. } => Some(size.clone()),
-            Verb::Down => Some(SizeName::new("down")),
-            Verb::Off => Some(SizeName::new("off")),
+            Verb::Down => Some(SizeName::DOWN),
+            Verb::Off => Some(SizeName::OFF),
             Verb::Plan { target } => Some(target.clone()),
             _ => None,
         }
@@ -230,7 +230,7 @@ mod tests {
             (Verb::Off, "off", true, true),
             (
                 Verb::Plan {
-                    target: SizeName::new("off"),
+                    target: SizeName::OFF,
                 },
                 "plan off",
                 false,
@@ -296,7 +296,7 @@ mod tests {
             Verb::from_schedule_action(&ScheduleAction::Up(SizeName::new("small"))).display_text(),
             "up small"
         );
-        assert_eq!(Verb::Down.target_size(), Some(SizeName::new("down")));
+        assert_eq!(Verb::Down.target_size(), Some(SizeName::DOWN));
         assert_eq!(Verb::Status.target_size(), None);
     }
 
@@ -317,7 +317,7 @@ mod tests {
         assert_eq!(for_a.max_lease, Duration::from_secs(12 * 3600));
         let unknown = ParseContext::from_config(&config, &sets, None);
         assert_eq!(unknown.max_lease, Duration::from_secs(48 * 3600));
-        assert_eq!(unknown.sizes, [SizeName::new("off"), SizeName::new("down")]);
+        assert_eq!(unknown.sizes, [SizeName::OFF, SizeName::DOWN]);
         let error = parse("extend 20h", &for_a).expect_err("over a's max");
         assert_eq!(error.message, "the longest lease is 12h");
         assert!(parse("extend 20h", &unknown).is_ok());

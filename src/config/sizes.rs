@@ -328,7 +328,7 @@ jmeter_slave_count = 8
         let sets = parse_ok(SHIPPED_LIKE);
         let names: Vec<String> = sets.names().iter().map(|n| n.to_string()).collect();
         assert_eq!(names, ["off", "down", "small", "medium", "large"]);
-        assert_eq!(sets.rank(&SizeName::new("off")), Some(0));
+        assert_eq!(sets.rank(&SizeName::OFF), Some(0));
         assert_eq!(sets.rank(&SizeName::new("large")), Some(4));
         assert_eq!(sets.rank(&SizeName::new("huge")), None);
         assert_eq!(
@@ -466,6 +466,6 @@ est_hourly_usd = 1
         }
         let sets = VariableSets::load_all_errors(&path)
             .unwrap_or_else(|errors| panic!("commands/sizes.toml:\n{errors}"));
-        assert_eq!(sets.rank(&SizeName::new("off")), Some(0));
+        assert_eq!(sets.rank(&SizeName::OFF), Some(0));
     }
 }

@@ -128,8 +128,8 @@ impl ScheduleAction {
     /// The variable set the action applies.
     pub fn target(&self) -> SizeName {
         match self {
-            Self::Down => SizeName::new("down"),
-            Self::Off => SizeName::new("off"),
+            Self::Down => SizeName::DOWN,
+            Self::Off => SizeName::OFF,
             Self::Up(size) => size.clone(),
         }
     }

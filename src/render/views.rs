@@ -50,13 +50,7 @@ impl fmt::Display for ChangeCounts {
     }
 }
 
-/// The outputs worth showing in chat. `None` when absent (e.g. no Kibana below `full`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct KeyOutputs {
-    pub master_ip: Option<String>,
-    pub grafana_url: Option<String>,
-    pub kibana_url: Option<String>,
-}
+pub use crate::terraform::state::KeyOutputs;
 
 /// A resource to be destroyed or replaced, listed in the warning block.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]

@@ -149,10 +149,7 @@ impl<M: PlannerMemory> EnvPlan<'_, '_, M> {
             if matches!(schedule.action, ScheduleAction::Up(_)) {
                 return skip(SkipReason::MissedUp { late_by });
             }
-            if !schedule
-                .catch_up
-                .is_some_and(|limit| late_by <= delta(limit))
-            {
+            if schedule.catch_up.is_none_or(|limit| late_by > delta(limit)) {
                 return skip(SkipReason::TooLate { late_by });
             }
         }
@@ -202,7 +199,7 @@ impl<M: PlannerMemory> EnvPlan<'_, '_, M> {
         let lease = self.snapshot.lease.as_ref()?;
         let env = self.snapshot.env.clone();
         let now = self.tick.now;
-        let down = SizeName::new("down");
+        let down = SizeName::DOWN;
         if lease.expires_at <= now {
             if let Some(schedule) = &self.scaled_down_by {
                 return Some(PlannedAction::LeaseLapsed {
@@ -525,7 +522,7 @@ mod tests {
     #[test]
     fn lease_ends() {
         let at_down = EnvSnapshot {
-            current_size: Some(SizeName::new("down")),
+            current_size: Some(SizeName::DOWN),
             ..leased("large", "03-02 15:00")
         };
         let busy = EnvSnapshot {

@@ -116,7 +116,7 @@ fn a_simulated_week_keeps_nothing_up_that_nobody_asked_for() {
         .into_iter()
         .map(|env| {
             let model = Model {
-                size: SizeName::new("down"),
+                size: SizeName::DOWN,
                 lease: None,
                 hold_until: None,
             };

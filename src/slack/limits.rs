@@ -263,7 +263,7 @@ mod tests {
     fn message_within_limits_is_unchanged() {
         let msg = Message {
             text: "t".into(),
-            blocks: vec![section("hello")].into(),
+            blocks: vec![section("hello")],
         };
         assert_eq!(enforce_limits(msg.clone()), msg);
     }
@@ -276,7 +276,7 @@ mod tests {
         let text = text.trim_end();
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks: vec![section(text)].into(),
+            blocks: vec![section(text)],
         });
         let cut = &texts(&msg)[0];
         assert!(cut.chars().count() <= MAX_SECTION_TEXT, "{}", cut.len());
@@ -297,8 +297,7 @@ mod tests {
             text: "y".repeat(5000),
             blocks: vec![
                 json!({"type": "header", "text": {"type": "plain_text", "text": "h".repeat(400)}}),
-            ]
-            .into(),
+            ],
         });
         assert_eq!(msg.text.chars().count(), MAX_TOP_TEXT);
         assert_eq!(texts(&msg)[0].chars().count(), MAX_HEADER_TEXT);
@@ -311,7 +310,7 @@ mod tests {
         blocks.push(json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Apply"}, "action_id": "approve", "value": "1"}]}));
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks: blocks.into(),
+            blocks: blocks,
         });
         let blocks = &msg.blocks;
         assert_eq!(blocks.len(), MAX_BLOCKS);
@@ -329,7 +328,7 @@ mod tests {
         blocks.extend((0..10).map(|i| json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": format!("go {i}")}, "action_id": "approve", "value": "1"}]})));
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks: blocks.into(),
+            blocks: blocks,
         });
         let blocks = &msg.blocks;
         assert_eq!(blocks.len(), 41 + 1 + 5);
@@ -344,7 +343,7 @@ mod tests {
             .collect();
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks: blocks.into(),
+            blocks: blocks,
         });
         let total: usize = msg.blocks.iter().map(block_text_len).sum();
         assert!(total <= MAX_TOTAL_TEXT, "{total}");

@@ -1,20 +1,15 @@
 //! slack: the only module that knows Slack's wire format: the message shape and its limits,
 //! mrkdwn, the bot's button ids, request signatures, the payloads Slack pushes, and the Web
-//! API client (which method is sent how). The Slack front end (`front::slack`) is built on it.
+//! API client (which method is sent how). The Slack front end (`front::slack`) is built on it;
+//! nothing here knows the pipeline.
 
 pub mod actions;
 pub mod block_text;
-pub mod delivery;
-pub mod front;
-pub mod groups;
-pub mod http;
 pub mod inbound;
 pub mod limits;
 pub mod message;
 pub mod mrkdwn;
-pub mod serve;
 pub mod signature;
-pub mod socket;
 pub mod web_api;
 
 pub use message::Message;

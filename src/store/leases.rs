@@ -70,7 +70,7 @@ const LEASE_OF_ENV: &str = concat!("SELECT ", lease_columns!(), " FROM leases WH
 fn lease_from_row(row: &Row<'_>) -> rusqlite::Result<Lease> {
     Ok(Lease {
         env: EnvName(row.get("env")?),
-        size: SizeName(row.get("size")?),
+        size: SizeName::new(row.get::<_, String>("size")?),
         expires_at: time_column(row, "expires_at")?,
         set_by: SlackUserId(row.get("set_by")?),
         set_at: time_column(row, "set_at")?,
@@ -235,7 +235,7 @@ pub(super) fn select_env_size(tx: &Connection, env: &EnvName) -> rusqlite::Resul
         |row| {
             Ok(EnvSize {
                 env: EnvName(row.get("env")?),
-                size: SizeName(row.get("size")?),
+                size: SizeName::new(row.get::<_, String>("size")?),
                 updated_at: time_column(row, "updated_at")?,
             })
         },
@@ -346,9 +346,7 @@ mod tests {
         store
             .set_env_size(&env, &SizeName::new("large"), at(1))
             .unwrap();
-        store
-            .set_env_size(&env, &SizeName::new("down"), at(2))
-            .unwrap();
+        store.set_env_size(&env, &SizeName::DOWN, at(2)).unwrap();
         let size = store.get_env_size(&env).unwrap().unwrap();
         assert_eq!((size.size.as_str(), size.updated_at), ("down", at(2)));
     }

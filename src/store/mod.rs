@@ -379,6 +379,7 @@ pub(crate) mod test_support {
             actor: SlackUserId::new("UANA"),
             channel: ChannelId::new("C1"),
             outcome: RunOutcome::Queued,
+            lease: None,
             owner_pid: Some(1),
             created_at: at(0),
         }

@@ -8,6 +8,7 @@ use crate::model::{ChannelId, EnvName, RunId, RunOutcome, SizeName, SlackUserId}
 use chrono::{DateTime, Utc};
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Terraform's `N added, N changed, N destroyed` (of a plan or of an apply).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -26,6 +27,8 @@ pub struct NewRun {
     pub args: String,
     /// The variable set the run targets; `None` for verbs without one.
     pub size: Option<SizeName>,
+    /// For `up`: how long the environment stays at the size before the bot scales it down.
+    pub lease: Option<Duration>,
     pub actor: SlackUserId,
     pub channel: ChannelId,
     /// Usually `Queued`.
@@ -75,6 +78,9 @@ pub struct RunRecord {
     pub approved_by: Option<SlackUserId>,
     /// For an `interrupted` run: `Queued` or `Running`, what it was doing when its owner died.
     pub interrupted_from: Option<RunOutcome>,
+    /// For `up`: the lease it asked for (its own column, so an approved run's lease is read,
+    /// never re-parsed from the argument text).
+    pub lease: Option<Duration>,
 }
 
 /// A run row's columns. Macros rather than consts so the hot queries below are whole string
@@ -84,7 +90,7 @@ macro_rules! run_columns {
         "id, env, verb, args, size, actor, channel, outcome, \
          created_at, started_at, finished_at, plan_path, log_path, added, changed, destroyed, \
          plan_add, plan_change, plan_destroy, error, owner_pid, message_ts, approval_expires_at, \
-         approved_by, interrupted_from"
+         approved_by, interrupted_from, lease_secs"
     };
 }
 
@@ -155,7 +161,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         env: EnvName(row.get("env")?),
         verb: row.get("verb")?,
         args: row.get("args")?,
-        size: row.get::<_, Option<String>>("size")?.map(SizeName),
+        size: row.get::<_, Option<String>>("size")?.map(SizeName::new),
         actor: SlackUserId(row.get("actor")?),
         channel: ChannelId(row.get("channel")?),
         outcome,
@@ -176,6 +182,9 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             .get::<_, Option<String>>("approved_by")?
             .map(SlackUserId),
         interrupted_from: outcome_column(row, "interrupted_from")?,
+        lease: row
+            .get::<_, Option<i64>>("lease_secs")?
+            .map(|secs| Duration::from_secs(secs.max(0) as u64)),
     })
 }
 
@@ -230,7 +239,7 @@ impl Store {
         self.write(|tx| {
             tx.execute_cached(
                 "INSERT INTO runs (env, verb, args, size, actor, channel, outcome, owner_pid, \
-                 created_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 created_at, lease_secs) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                 params![
                     run.env.as_str(),
                     run.verb,
@@ -241,6 +250,7 @@ impl Store {
                     run.outcome.db_key(),
                     run.owner_pid,
                     millis(run.created_at),
+                    run.lease.map(|lease| lease.as_secs() as i64),
                 ],
             )?;
             Ok(RunId(tx.last_insert_rowid()))

@@ -120,4 +120,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     CREATE INDEX runs_finished_by_env ON runs (env, finished_at, id)
         WHERE outcome NOT IN ('queued', 'running', 'awaiting_approval');
     "#,
+    // 5: the lease an `up` asked for, in seconds, so an approved run applies it without
+    // re-reading the command's text.
+    r#"
+    ALTER TABLE runs ADD COLUMN lease_secs INTEGER;
+    "#,
 ];

@@ -402,6 +402,19 @@ pub fn state_lock_info(text: &str) -> Option<StateLock> {
     (!lock.id.is_empty()).then_some(lock)
 }
 
+/// A log line as a person reads it: a `-json` line's human `@message`, any other line as is
+/// (init output, the bot's own `$ terraform …` lines).
+pub fn human_line(line: &str) -> String {
+    serde_json::from_str::<Value>(line)
+        .ok()
+        .and_then(|json| {
+            json.get("@message")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .unwrap_or_else(|| line.to_string())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -268,36 +268,6 @@ fn is_marked(value: &Value) -> bool {
     }
 }
 
-/// One value of `terraform output -json`.
-#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct OutputValue {
-    /// `None` for sensitive outputs, always.
-    pub value: Option<Value>,
-    pub sensitive: bool,
-}
-
-/// The outputs of `terraform output -json`. An output whose sensitivity is not stated is
-/// treated as sensitive (fail closed). A document that is not an object gives no outputs.
-pub fn outputs_from_json(v: &Value) -> BTreeMap<String, OutputValue> {
-    let Value::Object(map) = v else {
-        return BTreeMap::new();
-    };
-    map.iter()
-        .map(|(name, out)| {
-            let sensitive = out
-                .get("sensitive")
-                .and_then(Value::as_bool)
-                .unwrap_or(true);
-            let value = if sensitive {
-                None
-            } else {
-                out.get("value").cloned()
-            };
-            (name.clone(), OutputValue { value, sensitive })
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -420,28 +390,6 @@ mod tests {
                 },
             ]
         );
-    }
-
-    #[test]
-    fn output_json_never_exposes_sensitive_values() {
-        let v = json!({
-            "jmeter_master_ip": {"sensitive": false, "type": "string", "value": "10.0.1.5"},
-            "kibana_url": {"sensitive": false, "type": "string", "value": null},
-            "admin_password": {"sensitive": true, "type": "string", "value": "s3cr3t-pw"},
-            "unmarked": {"value": "maybe-secret"},
-        });
-        let outputs = outputs_from_json(&v);
-        assert_eq!(outputs["jmeter_master_ip"].value, Some(json!("10.0.1.5")));
-        assert_eq!(outputs["kibana_url"].value, Some(Value::Null));
-        assert_eq!(
-            outputs["admin_password"],
-            OutputValue {
-                value: None,
-                sensitive: true
-            }
-        );
-        assert_eq!(outputs["unmarked"].value, None);
-        assert!(outputs_from_json(&json!("nope")).is_empty());
     }
 
     /// Speed check for a production-sized plan; prints the time, asserts only correctness.

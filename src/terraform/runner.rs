@@ -104,6 +104,16 @@ pub struct CommandResult {
 }
 
 impl CommandResult {
+    /// For `plan -detailed-exitcode`: `Some(false)` no changes (exit 0), `Some(true)` changes
+    /// (exit 2), `None` when the plan failed or was stopped.
+    pub fn plan_has_changes(&self) -> Option<bool> {
+        match self.exit {
+            Exit::Code(0) => Some(false),
+            Exit::Code(2) => Some(true),
+            _ => None,
+        }
+    }
+
     pub fn succeeded(&self) -> bool {
         matches!(self.exit, Exit::Code(0))
     }

@@ -9,11 +9,12 @@
 use crate::support::bot::BotFixture;
 use crate::support::recording::RecordingOutlet;
 use chrono::{DateTime, Duration as Span, Utc};
-use loadtest_bot::app::{App, Request};
+use loadtest_bot::app::App;
 use loadtest_bot::config::Config;
+use loadtest_bot::front::ticker;
 use loadtest_bot::model::{ChannelId, EnvName, RunOutcome, SizeName};
 use loadtest_bot::policy::Actor;
-use loadtest_bot::ticker;
+use loadtest_bot::request::Request;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,7 +25,7 @@ fn cron_at(at: DateTime<Utc>) -> String {
 
 async fn wait_until_idle(app: &Arc<App>) {
     for _ in 0..600 {
-        if app.queue.is_idle() {
+        if app.runs.is_idle() {
             return;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
@@ -33,16 +34,18 @@ async fn wait_until_idle(app: &Arc<App>) {
 }
 
 async fn say(app: &Arc<App>, text: &str) {
-    let reply = app
-        .handle(Request {
+    let reply = loadtest_bot::pipeline::handle(
+        app,
+        Request {
             actor: Actor::console(),
             channel: ChannelId::new("console"),
             text: text.to_string(),
-        })
-        .await;
+        },
+    )
+    .await;
     assert_ne!(
         reply.class,
-        loadtest_bot::app::ExitClass::Rejected,
+        loadtest_bot::request::ExitClass::Rejected,
         "{text}: {:?}",
         reply.message.text
     );

@@ -6,12 +6,13 @@
 use crate::support::bot::BotFixture;
 use crate::support::recording::RecordingOutlet;
 use chrono::{DateTime, Utc};
-use loadtest_bot::app::{App, ExitClass, Request};
+use loadtest_bot::app::App;
 use loadtest_bot::config::Config;
+use loadtest_bot::front::ticker;
 use loadtest_bot::model::{ChannelId, EnvName, RunOutcome, SizeName, SlackUserId};
 use loadtest_bot::policy::Actor;
+use loadtest_bot::request::{ExitClass, Request};
 use loadtest_bot::store::Lease;
-use loadtest_bot::ticker;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::time::Instant;
@@ -23,13 +24,15 @@ fn virtual_clock(t0: DateTime<Utc>) -> impl Fn() -> DateTime<Utc> + Clone {
 }
 
 async fn say(app: &Arc<App>, text: &str) {
-    let reply = app
-        .handle(Request {
+    let reply = loadtest_bot::pipeline::handle(
+        app,
+        Request {
             actor: Actor::console(),
             channel: ChannelId::new("console"),
             text: text.to_string(),
-        })
-        .await;
+        },
+    )
+    .await;
     assert_ne!(
         reply.class,
         ExitClass::Rejected,

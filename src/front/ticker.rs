@@ -4,9 +4,10 @@
 //! Terraform directly; everything it does is recorded in the store first, so a restart (or a
 //! second process) never fires the same occurrence twice.
 
-use crate::app::{App, Request};
+use crate::app::App;
 use crate::model::{ChannelId, EnvName, RunOutcome};
 use crate::policy::Actor;
+use crate::request::Request;
 use crate::schedule::planner;
 use crate::schedule::{
     EnvSnapshot, LeaseSnapshot, PlannedAction, PlannerMemory, PlannerSettings, Tick, WarnSubject,
@@ -69,11 +70,11 @@ fn channel_of(app: &App, env: &EnvName) -> ChannelId {
     app.config
         .env(env)
         .and_then(|e| e.channels.first().cloned())
-        .unwrap_or_else(|| ChannelId::new(crate::console::CONSOLE_CHANNEL))
+        .unwrap_or_else(|| ChannelId::new(crate::front::console::CONSOLE_CHANNEL))
 }
 
 fn snapshot(app: &App, env: &EnvName, now: DateTime<Utc>) -> EnvSnapshot {
-    let lane = app.queue.snapshot(env);
+    let lane = app.runs.lane(env);
     // Size, lease, hold and active runs from one read transaction, so they agree with each
     // other. A store that cannot be read shows nothing (the claims this tick would make fail
     // on it too).
@@ -147,9 +148,7 @@ pub async fn tick(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<Plan
         carry_out(app, action, now).await?;
     }
     // Approvals nobody decided in time end here, so their buttons do not linger.
-    for run in app.store.expire_approvals(now)? {
-        crate::run::report_expired(app, run);
-    }
+    app.runs.expire_approvals(now)?;
     // What this tick decided is on disk before the next look.
     app.audit_log.flushed().await;
     if stored.is_none_or(|last| now - last >= LAST_TICK_SAVE_EVERY) {
@@ -171,13 +170,15 @@ fn audit(app: &App, env: &EnvName, command: &str, decision: &str) {
 }
 
 async fn run_as_scheduler(app: &Arc<App>, env: &EnvName, command: &str) {
-    let reply = app
-        .handle(Request {
+    let reply = crate::pipeline::handle(
+        app,
+        Request {
             actor: Actor::scheduler(),
             channel: channel_of(app, env),
             text: format!("{command} env={env}"),
-        })
-        .await;
+        },
+    )
+    .await;
     if reply.run.is_none() {
         // Refused (policy, bad config): say so where people look, not only in the audit.
         app.outlet.post(&channel_of(app, env), &reply.message);
@@ -249,7 +250,7 @@ async fn carry_out(
             if !app.store.record_fire(&name, &record_env, at, now)? {
                 return Ok(());
             }
-            let when = crate::status::format_time(app, env, *due_at);
+            let when = app.format_time(env, *due_at);
             let why = match subject {
                 WarnSubject::Schedule { schedule, .. } => format!("the schedule `{schedule}`"),
                 WarnSubject::Lease { size } => format!("the end of the `{size}` lease"),

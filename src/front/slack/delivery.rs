@@ -17,11 +17,11 @@
 //! update queued before a restart finds its message after it, and a post that was delivered
 //! just before a crash is not posted twice.
 
-use super::web_api::{ApiFailure, WebApi};
 use crate::model::{ChannelId, SlackUserId};
 use crate::outlet::{MessageHandle, Outlet, UpdateKind};
 use crate::render::Message;
 use crate::slack::limits::enforce_limits;
+use crate::slack::web_api::{ApiFailure, WebApi};
 use crate::store::{NewMessage, OutboxId, OutboxMessage, Store};
 use serde_json::{json, Value};
 use std::collections::{HashMap, VecDeque};
@@ -131,8 +131,7 @@ impl Delivery {
                 .get("blocks")
                 .and_then(Value::as_array)
                 .cloned()
-                .unwrap_or_default()
-                .into(),
+                .unwrap_or_default(),
         };
         let key = payload.get("key").and_then(Value::as_i64);
         Some(match row.kind.as_str() {

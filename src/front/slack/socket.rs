@@ -4,9 +4,9 @@
 //! slash commands wait at most the ack budget, because their answer rides on the ack. The
 //! error handler answers 200 so even an undecodable envelope is acked and not redelivered.
 
-use super::front::{AckReply, SlackFront};
-use super::inbound::{self, EventBody};
-use super::web_api::Connector;
+use super::requests::{AckReply, SlackFront};
+use crate::slack::inbound::{self, EventBody};
+use crate::slack::web_api::Connector;
 use slack_morphism::prelude::*;
 use std::sync::Arc;
 

@@ -1,11 +1,13 @@
-//! The local front ends: `shell` (a chat console on stdin/stdout), `exec` (one command to its
-//! end) and `check`. They feed the same [`App::handle`] pipeline as Slack and print the same
-//! Block Kit messages rendered as text, with a live progress line on a terminal.
+//! The local chat console (`shell`): commands typed on stdin go down the same pipeline as
+//! Slack's, and its [`ConsoleOutlet`] prints the same Block Kit messages rendered as text,
+//! with a live progress line on a terminal. `exec` uses the outlet too.
 
-use crate::app::{self, App, ExitClass, Request};
-use crate::model::ChannelId;
+use crate::app::{self, App};
+use crate::model::{ChannelId, SlackUserId};
 use crate::outlet::{MessageHandle, Outlet, UpdateKind};
+use crate::policy::Actor;
 use crate::render::Message;
+use crate::request::{ExitClass, Request};
 use crate::slack::block_text::to_console_text;
 use std::collections::HashMap;
 use std::io::{IsTerminal, Write};
@@ -95,16 +97,7 @@ impl Outlet for ConsoleOutlet {
         // Terraform's JSON lines are shown by their human message, as Terraform prints them.
         let lines: Vec<String> = content
             .lines()
-            .map(|line| {
-                serde_json::from_str::<serde_json::Value>(line)
-                    .ok()
-                    .and_then(|json| {
-                        json.get("@message")
-                            .and_then(|m| m.as_str())
-                            .map(str::to_string)
-                    })
-                    .unwrap_or_else(|| line.to_string())
-            })
+            .map(crate::terraform::events::human_line)
             .collect();
         let tail = &lines[lines.len().saturating_sub(15)..];
         self.print(&format!(
@@ -128,10 +121,11 @@ fn progress_line(message: &Message) -> String {
     }
 }
 
-async fn start_app(config_path: &Path) -> anyhow::Result<Arc<App>> {
+/// Builds the app on the console outlet and reports runs a dead process left behind.
+pub(super) async fn start_app(config_path: &Path) -> anyhow::Result<Arc<App>> {
     let config = app::load_config(config_path)?;
     let app = App::build(config, Arc::new(ConsoleOutlet::new()))?;
-    app.recover_interrupted_runs()?;
+    app.runs.recover_interrupted()?;
     Ok(app)
 }
 
@@ -139,10 +133,10 @@ async fn start_app(config_path: &Path) -> anyhow::Result<Arc<App>> {
 /// runs it started (Ctrl-C cancels them gracefully).
 pub async fn run_shell(config_path: &Path, as_user: Option<String>) -> anyhow::Result<ExitClass> {
     let app = start_app(config_path).await?;
-    let actor = app::console_actor(as_user);
+    let actor = console_actor(as_user);
     // Schedules, lease ends and warnings run while the console is open.
     let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(crate::ticker::run(Arc::clone(&app), scheduler_stopped));
+    let scheduler = tokio::spawn(super::ticker::run(Arc::clone(&app), scheduler_stopped));
     let terminal = std::io::stdin().is_terminal();
     if terminal {
         println!(
@@ -168,13 +162,15 @@ pub async fn run_shell(config_path: &Path, as_user: Option<String>) -> anyhow::R
         if text == "exit" || text == "quit" {
             break;
         }
-        let reply = app
-            .handle(Request {
+        let reply = crate::pipeline::handle(
+            &app,
+            Request {
                 actor: actor.clone(),
                 channel: ChannelId::new(CONSOLE_CHANNEL),
                 text: text.to_string(),
-            })
-            .await;
+            },
+        )
+        .await;
         println!("{}", to_console_text(&reply.message).trim_end());
     }
     let _ = stop_scheduler.send(true);
@@ -185,110 +181,28 @@ pub async fn run_shell(config_path: &Path, as_user: Option<String>) -> anyhow::R
 
 /// Waits until no job runs or waits; a Ctrl-C meanwhile cancels the running ones (SIGINT to
 /// Terraform) and keeps waiting for them to stop.
-async fn wait_for_jobs(app: &Arc<App>) {
-    if app.queue.is_idle() {
+pub(super) async fn wait_for_jobs(app: &Arc<App>) {
+    if app.runs.is_idle() {
         return;
     }
     eprintln!("waiting for running jobs to finish (Ctrl-C cancels them)");
     let mut interrupted = false;
-    while !app.queue.is_idle() {
+    while !app.runs.is_idle() {
         tokio::select! {
             _ = tokio::time::sleep(std::time::Duration::from_millis(200)) => {}
             _ = tokio::signal::ctrl_c(), if !interrupted => {
                 interrupted = true;
                 eprintln!("cancelling running jobs");
-                app.queue.cancel_all_running();
+                app.runs.cancel_all_running();
             }
         }
     }
 }
 
-/// `loadtest-bot exec -- <command>`: one command to its end.
-pub async fn run_exec(
-    config_path: &Path,
-    as_user: Option<String>,
-    channel: Option<String>,
-    text: String,
-) -> anyhow::Result<ExitClass> {
-    let app = start_app(config_path).await?;
-    let reply = app
-        .handle(Request {
-            actor: app::console_actor(as_user),
-            channel: ChannelId::new(channel.unwrap_or_else(|| CONSOLE_CHANNEL.to_string())),
-            text,
-        })
-        .await;
-    println!("{}", to_console_text(&reply.message).trim_end());
-    let Some(run) = reply.run else {
-        return Ok(reply.class);
-    };
-    let mut watcher = app.watch_run(run);
-    let ended = tokio::select! {
-        outcome = watcher.wait_for(|o| o.is_some()) => outcome.ok().and_then(|o| *o),
-        _ = tokio::signal::ctrl_c() => None,
-    };
-    let outcome = match ended {
-        Some(outcome) => Some(outcome),
-        None => {
-            app.queue.cancel_all_running();
-            let mut watcher = app.watch_run(run);
-            let outcome = watcher
-                .wait_for(|o| o.is_some())
-                .await
-                .ok()
-                .and_then(|o| *o);
-            outcome
-        }
-    };
-    wait_for_jobs(&app).await;
-    Ok(outcome
-        .map(ExitClass::of_outcome)
-        .unwrap_or(ExitClass::Failed))
-}
-
-/// `loadtest-bot check`: validates everything a start would, and the Terraform binary.
-pub async fn run_check(config_path: &Path) -> anyhow::Result<ExitClass> {
-    let config = match app::load_config(config_path) {
-        Ok(config) => config,
-        Err(error) => {
-            println!("{error}");
-            return Ok(ExitClass::Rejected);
-        }
-    };
-    println!(
-        "ok: {} (config, variable sets, schedules)",
-        config_path.display()
-    );
-    let sizes = match crate::config::sizes::VariableSets::load(&config.terraform.sizes) {
-        Ok(sizes) => sizes,
-        Err(error) => {
-            println!("{error}");
-            return Ok(ExitClass::Rejected);
-        }
-    };
-    println!(
-        "ok: {} ({} variable sets)",
-        config.terraform.sizes.display(),
-        sizes.names().len()
-    );
-    match crate::render::Renderer::load(&config.terraform.templates) {
-        Ok(_) => println!(
-            "ok: {} (templates compiled)",
-            config.terraform.templates.display()
-        ),
-        Err(error) => {
-            println!("{error}");
-            return Ok(ExitClass::Rejected);
-        }
+/// The actor the console acts as: an admin, or the given Slack user.
+pub fn console_actor(as_user: Option<String>) -> Actor {
+    match as_user {
+        Some(user) => Actor::slack(SlackUserId::new(user)),
+        None => Actor::console(),
     }
-    let masker = Arc::new(crate::masker::Masker::from_env(config.mask_regexes()));
-    let runner = crate::terraform::runner::TerraformRunner::new(&config.terraform.binary, masker);
-    match runner.version().await {
-        Ok(version) => println!("ok: {} ({version})", config.terraform.binary),
-        Err(error) => {
-            println!("{}: [terraform].binary: {error:#}", config_path.display());
-            return Ok(ExitClass::Rejected);
-        }
-    }
-    Ok(ExitClass::Success)
 }

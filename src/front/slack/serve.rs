@@ -4,13 +4,14 @@
 //! queued messages go out and exits.
 
 use super::delivery::{Pacing, SlackOutlet};
-use super::front::SlackFront;
 use super::groups::{GroupResolver, DEFAULT_TTL};
 use super::http::{router, HttpState};
+use super::requests::SlackFront;
 use super::socket::SocketMode;
-use super::web_api::{client_for, RetryPolicy, WebApi};
-use crate::app::{self, App, ExitClass};
+use crate::app::{self, App};
 use crate::config::SlackMode;
+use crate::request::ExitClass;
+use crate::slack::web_api::{client_for, RetryPolicy, WebApi};
 use crate::store::Store;
 use anyhow::Context;
 use std::path::Path;
@@ -104,7 +105,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
         config,
         Arc::clone(&outlet) as Arc<dyn crate::outlet::Outlet>,
     )?;
-    let recovered = app.recover_interrupted_runs()?;
+    let recovered = app.runs.recover_interrupted()?;
     if !recovered.is_empty() {
         tracing::warn!(runs = ?recovered, "reported runs interrupted by the previous process");
     }
@@ -119,7 +120,10 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     });
 
     let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
-    let scheduler = tokio::spawn(crate::ticker::run(Arc::clone(&app), scheduler_stopped));
+    let scheduler = tokio::spawn(crate::front::ticker::run(
+        Arc::clone(&app),
+        scheduler_stopped,
+    ));
 
     let listener = bind(&listen)
         .await
@@ -201,11 +205,8 @@ fn shutdown_grace() -> Duration {
 /// stops gracefully and releases its lock) and are recorded as cancelled.
 async fn drain_runs(app: &Arc<App>, grace: Duration) {
     let bot = crate::model::SlackUserId::new("loadtest-bot (shutting down)");
-    for (env, run) in app.queue.take_waiting() {
-        tracing::warn!(%env, %run, "dropping a queued run at shutdown");
-        crate::run::finish_removed_queued_run(app, run, &bot);
-    }
-    if app.queue.is_idle() {
+    app.runs.drop_waiting(&bot);
+    if app.runs.is_idle() {
         return;
     }
     eprintln!(
@@ -213,17 +214,17 @@ async fn drain_runs(app: &Arc<App>, grace: Duration) {
         humantime::format_duration(grace)
     );
     let deadline = Instant::now() + grace;
-    while !app.queue.is_idle() && Instant::now() < deadline {
+    while !app.runs.is_idle() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    if app.queue.is_idle() {
+    if app.runs.is_idle() {
         return;
     }
     eprintln!("loadtest-bot: stopping: grace period over; interrupting the running applies");
-    app.queue.cancel_all_running();
+    app.runs.cancel_all_running();
     let hard_deadline =
         Instant::now() + app.config.terraform.interrupt_grace + Duration::from_secs(10);
-    while !app.queue.is_idle() && Instant::now() < hard_deadline {
+    while !app.runs.is_idle() && Instant::now() < hard_deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }

@@ -5,16 +5,14 @@
 //! This module knows nothing about Terraform or Slack: a job is a future that receives its
 //! cancel signal.
 
+use super::env_lock::EnvFileLock;
 use crate::model::{EnvName, RunId};
 use crate::terraform::runner::CancelSignal;
 use std::collections::{HashMap, VecDeque};
 use std::future::Future;
-use std::io::{Seek, Write};
-use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
 use std::pin::Pin;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 type JobFuture = Pin<Box<dyn Future<Output = ()> + Send>>;
 
@@ -145,25 +143,6 @@ impl JobQueue {
         }
     }
 
-    /// Cancels one specific run, queued or running.
-    pub fn cancel_run(&self, env: &EnvName, run_id: RunId) -> CancelOutcome {
-        let mut lanes = self.lanes.lock().expect("queue lock poisoned");
-        let Some(lane) = lanes.get_mut(env) else {
-            return CancelOutcome::NothingToCancel;
-        };
-        if let Some(index) = lane.waiting.iter().position(|job| job.run_id == run_id) {
-            lane.waiting.remove(index);
-            return CancelOutcome::RemovedQueued(run_id);
-        }
-        match &lane.running {
-            Some((running, cancel)) if *running == run_id => {
-                cancel.cancel();
-                CancelOutcome::StoppingRunning(run_id)
-            }
-            _ => CancelOutcome::NothingToCancel,
-        }
-    }
-
     pub fn snapshot(&self, env: &EnvName) -> LaneSnapshot {
         let lanes = self.lanes.lock().expect("queue lock poisoned");
         lanes
@@ -236,86 +215,11 @@ impl JobQueue {
     }
 }
 
-/// An exclusive advisory lock on `<lock dir>/<env>.lock`, released on drop (or when the
-/// process dies, which is why flock and not a lock row in the store).
-pub struct EnvFileLock {
-    _file: std::fs::File,
-}
-
-impl EnvFileLock {
-    /// Waits (polling, cancellable) until no other process holds the environment.
-    pub async fn acquire(
-        lock_dir: &Path,
-        env: &EnvName,
-        run_id: RunId,
-        cancel: &CancelSignal,
-        mut on_blocked: Option<OnBlocked>,
-    ) -> std::io::Result<Option<EnvFileLock>> {
-        loop {
-            match Self::try_acquire(lock_dir, env, run_id) {
-                Ok(Some(lock)) => return Ok(Some(lock)),
-                Ok(None) => {
-                    if let Some(notify) = on_blocked.take() {
-                        let holder =
-                            Self::holder(lock_dir, env).unwrap_or_else(|| "another process".into());
-                        notify(holder);
-                    }
-                }
-                Err(error) => {
-                    tracing::error!(%env, %error, "cannot take the environment lock file");
-                    return Err(error);
-                }
-            }
-            if cancel.is_cancelled() {
-                return Ok(None);
-            }
-            tokio::time::sleep(Duration::from_millis(250)).await;
-        }
-    }
-
-    /// Takes the lock if it is free; `Ok(None)` when another process holds it.
-    pub fn try_acquire(
-        lock_dir: &Path,
-        env: &EnvName,
-        run_id: RunId,
-    ) -> std::io::Result<Option<EnvFileLock>> {
-        std::fs::create_dir_all(lock_dir)?;
-        let mut file = std::fs::OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .read(true)
-            .write(true)
-            .open(lock_dir.join(format!("{env}.lock")))?;
-        // SAFETY: flock on a file descriptor we own.
-        let rc = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
-        if rc != 0 {
-            let error = std::io::Error::last_os_error();
-            return if error.raw_os_error() == Some(libc::EWOULDBLOCK) {
-                Ok(None)
-            } else {
-                Err(error)
-            };
-        }
-        // Who holds it, for "waiting for run 41 (pid 1234)" answers.
-        file.set_len(0)?;
-        file.rewind()?;
-        writeln!(file, "pid={} run={}", std::process::id(), run_id)?;
-        Ok(Some(EnvFileLock { _file: file }))
-    }
-
-    /// The holder line written by the process that has the lock, if any.
-    pub fn holder(lock_dir: &Path, env: &EnvName) -> Option<String> {
-        std::fs::read_to_string(lock_dir.join(format!("{env}.lock")))
-            .ok()
-            .map(|text| text.trim().to_string())
-            .filter(|text| !text.is_empty())
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::time::Duration;
     use tokio::sync::oneshot;
 
     fn env(name: &str) -> EnvName {

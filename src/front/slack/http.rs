@@ -3,12 +3,12 @@
 //! Every `/slack/*` request's signature and timestamp are checked before its body is looked
 //! at: a failure is a 401, an audit line, and nothing else.
 
-use super::front::SlackFront;
-use super::inbound::{self, EventBody};
-use super::signature;
+use super::requests::SlackFront;
 use crate::app::App;
 use crate::metrics::{write_simple, Metrics};
 use crate::model::{ChannelId, SlackUserId};
+use crate::slack::inbound::{self, EventBody};
+use crate::slack::signature;
 use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{header, HeaderMap, StatusCode};
@@ -27,7 +27,7 @@ pub struct HttpState {
     pub signing_secret: Option<String>,
     pub metrics: Arc<Metrics>,
     /// The Slack Web API client's counters.
-    pub api_stats: Arc<super::web_api::ApiStats>,
+    pub api_stats: Arc<crate::slack::web_api::ApiStats>,
 }
 
 pub fn router(state: Arc<HttpState>) -> Router {

@@ -6,12 +6,13 @@
 
 use super::delivery::SlackOutlet;
 use super::groups::GroupResolver;
-use super::inbound::{ButtonClick, Mention, SlashCommand};
-use crate::app::{App, ExitClass, Reply, Request, Visibility};
+use crate::app::App;
 use crate::model::{ChannelId, RunId, RunOutcome, SlackUserId};
 use crate::outlet::Outlet;
 use crate::policy::Actor;
 use crate::render::Message;
+use crate::request::{ExitClass, Reply, Request, Visibility};
+use crate::slack::inbound::{ButtonClick, Mention, SlashCommand};
 use serde_json::{json, Value};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -108,7 +109,7 @@ impl SlackFront {
             text: command.text,
         };
         let app = Arc::clone(&self.app);
-        let mut work = tokio::spawn(async move { app.handle(request).await });
+        let mut work = tokio::spawn(async move { crate::pipeline::handle(&app, request).await });
         match tokio::time::timeout(self.ack_budget, &mut work).await {
             Ok(Ok(reply)) => ack_of(reply),
             Ok(Err(join_error)) => {
@@ -155,7 +156,7 @@ impl SlackFront {
             channel: channel.clone(),
             text: mention.text,
         };
-        let reply = self.app.handle(request).await;
+        let reply = crate::pipeline::handle(&self.app, request).await;
         self.deliver_reply(&channel, &user, reply);
     }
 
@@ -197,7 +198,7 @@ impl SlackFront {
             channel: channel.clone(),
             text,
         };
-        let reply = self.app.handle(request).await;
+        let reply = crate::pipeline::handle(&self.app, request).await;
         let accepted = reply.class != ExitClass::Rejected;
         let label = button_label(&click.action_id);
         if accepted {
@@ -287,10 +288,7 @@ impl SlackFront {
         } else {
             click.message_text.clone()
         };
-        let message = Message {
-            text,
-            blocks: blocks.into(),
-        };
+        let message = Message { text, blocks };
         self.outlet
             .update_by_ts(channel, &click.message_ts, &message);
     }
@@ -327,8 +325,7 @@ mod tests {
             json!({"response_type": "ephemeral", "text": "status of lt1"})
         );
         ack.in_channel = true;
-        ack.blocks =
-            vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "*lt1*"}})].into();
+        ack.blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "*lt1*"}})];
         let as_text: Value = serde_json::from_str(&ack.to_json_string()).unwrap();
         assert_eq!(as_text, ack.to_json());
         assert_eq!(as_text["response_type"], "in_channel");

@@ -3,9 +3,9 @@
 //! of the time. A group Slack cannot list counts as empty (fail closed: nobody gets a role
 //! through it) until the next refresh.
 
-use super::web_api::WebApi;
 use crate::config::Config;
 use crate::model::SlackUserId;
+use crate::slack::web_api::WebApi;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};

@@ -1,0 +1,80 @@
+//! The one path every command takes, whatever front end it came from: parse → resolve the
+//! environment → policy → dispatch to its verb. Returns once the request's audit lines are
+//! committed, so an answer never reaches anyone before its audit is durable.
+
+use crate::app::App;
+use crate::command::{self, ParseContext, Verb};
+use crate::policy::{self, Decision};
+use crate::request::{ExitClass, Reply, Request};
+use crate::verbs::{self, refuse};
+use std::sync::Arc;
+
+/// Handles one request from any front end.
+pub async fn handle(app: &Arc<App>, request: Request) -> Reply {
+    let parsed = command::parse(&request.text, &parse_context(app));
+    let verb = parsed
+        .as_ref()
+        .map(|parsed| parsed.verb.name())
+        .unwrap_or("invalid");
+    let reply = match parsed {
+        Ok(parsed) => decide_and_dispatch(app, request, parsed.verb, parsed.env).await,
+        Err(error) => refuse(app, &request, None, &error.to_string(), "bad input"),
+    };
+    app.audit_log.flushed().await;
+    let outcome = match reply.class {
+        ExitClass::Success => "ok",
+        ExitClass::Failed => "failed",
+        ExitClass::Rejected => "rejected",
+    };
+    app.metrics.count_command(verb, outcome);
+    reply
+}
+
+fn parse_context(app: &App) -> ParseContext {
+    ParseContext {
+        sizes: app.sizes.names(),
+        envs: app.config.env_names(),
+        max_lease: app.config.largest_max_lease(),
+    }
+}
+
+/// Resolves the environment and asks the policy; `help` needs neither.
+async fn decide_and_dispatch(
+    app: &Arc<App>,
+    request: Request,
+    verb: Verb,
+    env: Option<crate::model::EnvName>,
+) -> Reply {
+    if let Verb::Help { .. } = verb {
+        return verbs::dispatch(app, request, verb, None, false).await;
+    }
+    let env = match app.config.resolve_env(env.as_ref(), &request.channel) {
+        Ok(env) => env,
+        Err(why) => return refuse(app, &request, None, &why, "bad input"),
+    };
+    // The lease bound depends on the environment, known only now.
+    if let Verb::Up {
+        lease: Some(lease), ..
+    }
+    | Verb::Extend { by: lease } = &verb
+    {
+        let max = app
+            .config
+            .env(&env)
+            .map(|e| e.max_lease)
+            .unwrap_or_default();
+        if *lease > max {
+            let why = format!(
+                "the longest lease in `{env}` is {}",
+                humantime::format_duration(max)
+            );
+            return refuse(app, &request, Some(&env), &why, "bad input");
+        }
+    }
+    match policy::decide(&app.config, &request.actor, &verb, &env, &request.channel) {
+        Decision::Deny { message, .. } => refuse(app, &request, Some(&env), &message, "denied"),
+        Decision::Allow { needs_approval, .. } => {
+            verbs::dispatch(app, request, verb, Some(env), needs_approval).await
+        }
+    }
+}
