@@ -9,6 +9,7 @@ pub mod front;
 pub mod groups;
 pub mod http;
 pub mod inbound;
+pub mod methods;
 pub mod serve;
 pub mod signature;
 pub mod socket;
