@@ -138,6 +138,12 @@ impl Renderer {
         Ok(renderer)
     }
 
+    /// Every template rendered with the fixed sample views (the fullest and the emptiest form
+    /// of each view), named after its snapshot; what the tests hold against Slack's rules.
+    pub fn sample_messages(&self) -> Result<Vec<(&'static str, Message)>, RenderError> {
+        samples::render_all(self)
+    }
+
     /// Masks every message rendered from now on (SPEC §7: fail closed).
     pub fn with_masker(mut self, masker: Masker) -> Renderer {
         self.masker = Some(masker);

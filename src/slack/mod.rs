@@ -8,6 +8,7 @@ pub mod block_text;
 pub mod inbound;
 pub mod limits;
 pub mod message;
+pub mod methods;
 pub mod mrkdwn;
 pub mod signature;
 pub mod web_api;

@@ -1,17 +1,21 @@
 //! The Slack Web API as the bot uses it: slack-morphism's hyper client (http or https, base
 //! URL from `SLACK_API_URL`) wrapped in our delivery discipline — 429 waits out `Retry-After`,
-//! 5xx and transport errors retry with exponential backoff and jitter, every failure is
-//! logged with the method name and counted for `/metrics`. Requests and answers are raw JSON:
-//! our Block Kit comes from templates, so there is nothing to gain from typed blocks here.
+//! 5xx, transport errors and timeouts retry with exponential backoff and jitter, every failure
+//! is logged with the method name and counted for `/metrics`. Each method goes out the way
+//! Slack reads it ([`super::methods`]: JSON POST, form POST or GET with a query string).
+//! Arguments and answers are raw JSON: our Block Kit comes from templates, so there is
+//! nothing to gain from typed blocks here.
 
+use super::methods::{self, WireFormat};
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::connect::HttpConnector;
-use serde_json::{json, Value};
-use slack_morphism::errors::SlackClientError;
+use serde_json::{json, Map, Value};
+use slack_morphism::errors::{SlackClientError, SlackClientSystemError};
 use slack_morphism::prelude::*;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+use url::form_urlencoded;
 
 /// The connector: https for Slack itself, plain http for a local fake Slack in tests.
 pub type Connector = SlackClientHyperConnector<HttpsConnector<HttpConnector>>;
@@ -25,13 +29,20 @@ pub struct ApiStats {
     pub rate_limited: AtomicU64,
 }
 
-/// How long to keep retrying one call; an outage longer than this is the outbox's business.
+/// How long to keep retrying one call, and how long one attempt may take; an outage longer
+/// than `give_up_after` is the outbox's business.
 #[derive(Clone, Copy, Debug)]
 pub struct RetryPolicy {
     pub first_backoff: Duration,
     pub max_backoff: Duration,
     /// Give up retrying (and report the error) after this long.
     pub give_up_after: Duration,
+    /// One attempt, from connecting to the last byte of the answer: a Slack that accepts the
+    /// connection and never answers must not hold a delivery queue forever. A timed-out
+    /// attempt is retried like a transport error.
+    pub request_timeout: Duration,
+    /// Establishing the TCP connection; set on the connector by [`client_with_timeouts`].
+    pub connect_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -40,6 +51,8 @@ impl Default for RetryPolicy {
             first_backoff: Duration::from_millis(250),
             max_backoff: Duration::from_secs(15),
             give_up_after: Duration::from_secs(120),
+            request_timeout: Duration::from_secs(15),
+            connect_timeout: Duration::from_secs(5),
         }
     }
 }
@@ -79,8 +92,22 @@ pub struct WebApi {
     pub stats: Arc<ApiStats>,
 }
 
-/// A client for `api_url` (e.g. `https://slack.com/api`, or a fake Slack's http URL).
+/// A client for `api_url` (e.g. `https://slack.com/api`, or a fake Slack's http URL), with
+/// the default connect timeout.
 pub fn client_for(api_url: &str) -> anyhow::Result<Arc<SlackClient<Connector>>> {
+    client_with_timeouts(api_url, RetryPolicy::default().connect_timeout)
+}
+
+/// [`client_for`] with a chosen connect timeout (an unreachable Slack whose packets are
+/// dropped would otherwise keep a connect pending for the kernel's minutes).
+pub fn client_with_timeouts(
+    api_url: &str,
+    connect_timeout: Duration,
+) -> anyhow::Result<Arc<SlackClient<Connector>>> {
+    let mut http = HttpConnector::new();
+    http.set_connect_timeout(Some(connect_timeout));
+    // The TLS layer above decides the scheme; the plain connector must not refuse https URLs.
+    http.enforce_http(false);
     let https = hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .or_else(|_| {
@@ -93,7 +120,7 @@ pub fn client_for(api_url: &str) -> anyhow::Result<Arc<SlackClient<Connector>>> 
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .build();
+        .wrap_connector(http);
     let connector = SlackClientHyperConnector::with_connector(https)
         .with_slack_api_url(api_url.trim_end_matches('/'));
     Ok(Arc::new(SlackClient::new(connector)))
@@ -121,17 +148,76 @@ impl WebApi {
         Arc::clone(&self.client)
     }
 
-    /// Calls `method` with a JSON body until it succeeds, Slack refuses it, or the retry
-    /// budget runs out.
+    /// Calls `method` until it succeeds, Slack refuses it, or the retry budget runs out,
+    /// sending `params` (a JSON object) the way Slack reads that method: a JSON body, a form
+    /// body or a query string ([`methods::wire_format`]). A method missing from the table is
+    /// refused here, before anything is sent.
     pub async fn call(&self, method: &str, params: &Value) -> Result<Value, ApiFailure> {
-        self.with_retries(method, || async {
-            let session = self.client.open_session(&self.token);
-            session
-                .http_session_api
-                .http_post(method, params, None)
+        let Some(format) = methods::wire_format(method) else {
+            tracing::error!(
+                method,
+                "not in the Web API encodings table; not sent (add it to the table)"
+            );
+            return Err(ApiFailure::Refused {
+                method: method.to_string(),
+                code: "method_not_in_encodings_table".into(),
+            });
+        };
+        match format {
+            WireFormat::JsonPost => {
+                self.with_retries(method, || async {
+                    let session = self.client.open_session(&self.token);
+                    session
+                        .http_session_api
+                        .http_post(method, params, None)
+                        .await
+                })
                 .await
-        })
-        .await
+            }
+            WireFormat::QueryGet => {
+                let fields = as_text_fields(params);
+                let query: Vec<(&str, Option<&String>)> = fields
+                    .iter()
+                    .map(|(key, value)| (key.as_str(), Some(value)))
+                    .collect();
+                self.with_retries(method, || async {
+                    let session = self.client.open_session(&self.token);
+                    session
+                        .http_session_api
+                        .http_get(method, &query, None)
+                        .await
+                })
+                .await
+            }
+            WireFormat::FormPost => {
+                let body = form_body(params);
+                let url = self
+                    .client
+                    .http_api
+                    .connector
+                    .create_method_uri_path(method)
+                    .map_err(|error| ApiFailure::Refused {
+                        method: method.to_string(),
+                        code: format!("bad_method_url: {error}"),
+                    })?;
+                self.with_retries(method, || async {
+                    let session = self.client.open_session(&self.token);
+                    // slack-morphism has no form-encoded POST of its own; its binary POST sends
+                    // these bytes with this content type and the bearer token, and decodes the
+                    // answer like every other call.
+                    session
+                        .http_session_api
+                        .http_post_uri_binary(
+                            url.clone(),
+                            "application/x-www-form-urlencoded".to_string(),
+                            body.as_bytes(),
+                            None,
+                        )
+                        .await
+                })
+                .await
+            }
+        }
     }
 
     /// Uploads bytes to an upload URL from `files.getUploadURLExternal`, with the same
@@ -175,7 +261,15 @@ impl WebApi {
         let mut attempts: u32 = 0;
         loop {
             self.stats.calls.fetch_add(1, Ordering::Relaxed);
-            match attempt().await {
+            let outcome = tokio::time::timeout(self.retry.request_timeout, attempt())
+                .await
+                .unwrap_or_else(|_| {
+                    Err(SlackClientError::SystemError(SlackClientSystemError {
+                        message: Some(format!("no answer within {:?}", self.retry.request_timeout)),
+                        cause: None,
+                    }))
+                });
+            match outcome {
                 Ok(value) => return Ok(value),
                 Err(error) => match self.after_failure(method, error, attempts, started) {
                     Next::Retry(delay) => {
@@ -309,6 +403,36 @@ impl WebApi {
     }
 }
 
+/// A JSON object's members as text fields, the way Slack's SDK sends a form or a query:
+/// strings as they are, numbers and booleans as their text, structured values (`files`,
+/// `blocks`) as JSON text; `null` members are left out.
+fn as_text_fields(params: &Value) -> Vec<(String, String)> {
+    let empty = Map::new();
+    let members = params.as_object().unwrap_or(&empty);
+    members
+        .iter()
+        .filter_map(|(key, value)| {
+            let text = match value {
+                Value::Null => return None,
+                Value::String(text) => text.clone(),
+                Value::Bool(_) | Value::Number(_) | Value::Array(_) | Value::Object(_) => {
+                    value.to_string()
+                }
+            };
+            Some((key.clone(), text))
+        })
+        .collect()
+}
+
+/// `application/x-www-form-urlencoded` text of [`as_text_fields`].
+fn form_body(params: &Value) -> String {
+    let mut form = form_urlencoded::Serializer::new(String::new());
+    for (key, value) in as_text_fields(params) {
+        form.append_pair(&key, &value);
+    }
+    form.finish()
+}
+
 /// Error codes Slack documents as temporary.
 fn is_transient_code(code: &str) -> bool {
     matches!(
@@ -354,6 +478,197 @@ mod tests {
         let samples: std::collections::HashSet<u128> =
             (0..20).map(|_| api.backoff(2).as_nanos()).collect();
         assert!(samples.len() > 1, "jitter must vary between calls");
+    }
+
+    #[test]
+    fn form_and_query_fields_are_text_and_structured_values_json_text() {
+        let params = json!({
+            "channel_id": "C0LOAD",
+            "length": 12,
+            "include_disabled": true,
+            "thread_ts": null,
+            "files": [{"id": "F1", "title": "run 7 log"}],
+        });
+        let mut fields = as_text_fields(&params);
+        fields.sort();
+        assert_eq!(
+            fields,
+            [
+                ("channel_id".to_string(), "C0LOAD".to_string()),
+                (
+                    "files".to_string(),
+                    r#"[{"id":"F1","title":"run 7 log"}]"#.to_string()
+                ),
+                ("include_disabled".to_string(), "true".to_string()),
+                ("length".to_string(), "12".to_string()),
+            ]
+        );
+        assert_eq!(
+            form_body(&json!({"title": "a b&c", "files": [{"id": "F1"}]})),
+            "files=%5B%7B%22id%22%3A%22F1%22%7D%5D&title=a+b%26c"
+        );
+    }
+
+    /// A server that records each request's head and body and answers `{"ok":true}`, or
+    /// accepts and never answers at all when `answer` is false.
+    async fn recording_server(
+        answer: bool,
+    ) -> (String, Arc<std::sync::Mutex<Vec<(String, String)>>>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/api", listener.local_addr().unwrap());
+        let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+        let record = Arc::clone(&seen);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut stream, _)) = listener.accept().await else {
+                    return;
+                };
+                let record = Arc::clone(&record);
+                tokio::spawn(async move {
+                    let mut bytes = Vec::new();
+                    let mut buffer = [0u8; 4096];
+                    loop {
+                        let Ok(read) = stream.read(&mut buffer).await else {
+                            return;
+                        };
+                        if read == 0 {
+                            return;
+                        }
+                        bytes.extend_from_slice(&buffer[..read]);
+                        let text = String::from_utf8_lossy(&bytes).into_owned();
+                        let Some(end) = text.find("\r\n\r\n") else {
+                            continue;
+                        };
+                        let head = text[..end].to_string();
+                        let length = head
+                            .lines()
+                            .find_map(|line| {
+                                let (name, value) = line.split_once(':')?;
+                                name.eq_ignore_ascii_case("content-length")
+                                    .then(|| value.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if text.len() < end + 4 + length {
+                            continue;
+                        }
+                        let body = text[end + 4..end + 4 + length].to_string();
+                        record.lock().unwrap().push((head, body));
+                        bytes.clear();
+                        if !answer {
+                            // Holds the connection open and says nothing.
+                            std::future::pending::<()>().await;
+                        }
+                        let reply = r#"{"ok":true,"users":["U1"]}"#;
+                        let response = format!(
+                            "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{reply}",
+                            reply.len()
+                        );
+                        if stream.write_all(response.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                });
+            }
+        });
+        (url, seen)
+    }
+
+    #[tokio::test]
+    async fn each_method_leaves_with_the_verb_and_body_slack_reads() {
+        let (url, seen) = recording_server(true).await;
+        let api = WebApi::new(
+            client_for(&url).unwrap(),
+            "xoxb-test",
+            RetryPolicy::default(),
+        );
+        let members = api.usergroup_members("S0OPS").await.expect("listed");
+        assert_eq!(members, ["U1"]);
+        api.call(
+            "files.completeUploadExternal",
+            &json!({"files": [{"id": "F1", "title": "log"}], "channel_id": "C1"}),
+        )
+        .await
+        .expect("completed");
+        api.call("chat.postMessage", &json!({"channel": "C1", "text": "hi"}))
+            .await
+            .expect("posted");
+        let refused = api.call("chat.postMesage", &json!({})).await;
+        assert_eq!(
+            refused.unwrap_err().code(),
+            Some("method_not_in_encodings_table")
+        );
+
+        let seen = seen.lock().unwrap().clone();
+        assert_eq!(seen.len(), 3, "the unknown method was not sent: {seen:?}");
+        let (head, body) = &seen[0];
+        assert!(
+            head.starts_with("GET /api/usergroups.users.list?usergroup=S0OPS HTTP/1.1"),
+            "{head}"
+        );
+        assert!(body.is_empty(), "{body}");
+        let (head, body) = &seen[1];
+        let lower = head.to_ascii_lowercase();
+        assert!(
+            head.starts_with("POST /api/files.completeUploadExternal HTTP/1.1"),
+            "{head}"
+        );
+        assert!(
+            lower.contains("content-type: application/x-www-form-urlencoded"),
+            "{head}"
+        );
+        assert!(lower.contains("authorization: bearer xoxb-test"), "{head}");
+        let fields: std::collections::HashMap<String, String> =
+            form_urlencoded::parse(body.as_bytes())
+                .into_owned()
+                .collect();
+        assert_eq!(fields["channel_id"], "C1");
+        assert_eq!(fields["files"], r#"[{"id":"F1","title":"log"}]"#);
+        let (head, body) = &seen[2];
+        assert!(
+            head.starts_with("POST /api/chat.postMessage HTTP/1.1"),
+            "{head}"
+        );
+        assert!(
+            head.to_ascii_lowercase()
+                .contains("content-type: application/json"),
+            "{head}"
+        );
+        assert_eq!(
+            serde_json::from_str::<Value>(body).unwrap(),
+            json!({"channel": "C1", "text": "hi"})
+        );
+    }
+
+    #[tokio::test]
+    async fn a_slack_that_never_answers_times_out_and_is_reported_unavailable() {
+        let (url, seen) = recording_server(false).await;
+        let policy = RetryPolicy {
+            first_backoff: Duration::from_millis(20),
+            max_backoff: Duration::from_millis(40),
+            give_up_after: Duration::from_millis(300),
+            request_timeout: Duration::from_millis(100),
+            connect_timeout: Duration::from_millis(100),
+        };
+        let api = WebApi::new(
+            client_with_timeouts(&url, policy.connect_timeout).unwrap(),
+            "xoxb-test",
+            policy,
+        );
+        let outcome = api
+            .call("chat.postMessage", &json!({"channel": "C1", "text": "hi"}))
+            .await;
+        match outcome {
+            Err(ApiFailure::Unavailable { detail, .. }) => {
+                assert!(detail.contains("no answer within"), "{detail}")
+            }
+            other => panic!("expected a timeout, got {other:?}"),
+        }
+        assert!(
+            seen.lock().unwrap().len() >= 2,
+            "the timed-out attempt was retried"
+        );
+        assert!(api.stats.retries.load(Ordering::Relaxed) >= 1);
     }
 
     #[test]

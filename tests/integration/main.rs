@@ -5,6 +5,7 @@ mod approval;
 mod cli_bad_input;
 mod console_lifecycle;
 mod faults;
+mod rendered_block_kit;
 mod scheduler;
 mod scheduler_clock;
 mod scheduler_paused;

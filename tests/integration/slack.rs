@@ -5,7 +5,7 @@
 
 use crate::support::bot::BotFixture;
 use crate::support::fake_slack::{
-    app_mention_payload, get, post_form, slack_signature, slash_command_form,
+    app_mention_payload, block_kit, get, post_form, slack_signature, slash_command_form,
     slash_command_payload, ApiCall, Failure, FakeSlack, SlackMessage,
 };
 use serde_json::Value;
@@ -137,13 +137,26 @@ fn signed_headers(timestamp: i64, body: &str, secret: &str) -> Vec<(&'static str
     ]
 }
 
+/// A signed post to `serve`; a slash command's answer (the ack Slack shows) must be a
+/// message Slack takes.
 fn post_signed(serve: &Serve, path: &str, body: &str) -> (u16, String) {
     let now = chrono::Utc::now().timestamp();
-    post_form(
+    let (status, answer) = post_form(
         &format!("{}{path}", serve.base_url),
         &signed_headers(now, body, SECRET),
         body,
-    )
+    );
+    if path == "/slack/commands" && status == 200 {
+        if let Ok(payload) = serde_json::from_str::<Value>(&answer) {
+            if let Err(refusal) = block_kit::check_response_payload(&payload) {
+                panic!(
+                    "Slack would refuse this ack: {}\n{answer}",
+                    refusal.answer()
+                );
+            }
+        }
+    }
+    (status, answer)
 }
 
 fn interaction_form(payload: &Value) -> String {
