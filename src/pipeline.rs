@@ -72,7 +72,14 @@ async fn decide_and_dispatch(
         }
     }
     match policy::decide(&app.config, &request.actor, &verb, &env, &request.channel) {
-        Decision::Deny { message, .. } => refuse(app, &request, Some(&env), &message, "denied"),
+        Decision::Deny { message, needed } => {
+            // A role the user may hold through an unreadable user group: say why it is missing.
+            let message = match request.actor.unreadable_groups_note() {
+                Some(note) if needed.is_some() => format!("{message} ({note})"),
+                _ => message,
+            };
+            refuse(app, &request, Some(&env), &message, "denied")
+        }
         Decision::Allow { needs_approval, .. } => {
             verbs::dispatch(app, request, verb, Some(env), needs_approval).await
         }

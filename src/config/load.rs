@@ -40,6 +40,9 @@ pub(super) struct RawStore {
 pub(super) struct RawSlack {
     pub(super) mode: Option<String>,
     pub(super) listen: Option<String>,
+    #[serde(default)]
+    pub(super) team_ids: Vec<String>,
+    pub(super) api_app_id: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -369,5 +372,28 @@ fn build_slack(check: &mut Checker, value: Option<toml::Value>) -> SlackConfig {
     if let Err(message) = check_listen(&listen) {
         check.push("slack.listen", message);
     }
-    SlackConfig { mode, listen }
+    static TEAM: OnceLock<Regex> = OnceLock::new();
+    for (index, team) in raw.team_ids.iter().enumerate() {
+        if !regex(&TEAM, r"^[TE][A-Z0-9]{2,20}$").is_match(team) {
+            check.push(
+                &format!("slack.team_ids[{index}]"),
+                format!("{team:?} is not a workspace id (T… or E…)"),
+            );
+        }
+    }
+    static APP: OnceLock<Regex> = OnceLock::new();
+    if let Some(app) = &raw.api_app_id {
+        if !regex(&APP, r"^A[A-Z0-9]{2,20}$").is_match(app) {
+            check.push(
+                "slack.api_app_id",
+                format!("{app:?} is not an app id (A…, on the app's Basic Information page)"),
+            );
+        }
+    }
+    SlackConfig {
+        mode,
+        listen,
+        team_ids: raw.team_ids,
+        api_app_id: raw.api_app_id,
+    }
 }

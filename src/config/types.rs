@@ -42,6 +42,10 @@ pub struct SlackConfig {
     pub mode: Option<SlackMode>,
     /// `host:port` for `/healthz`, `/metrics` and, in HTTP mode, `/slack/*`.
     pub listen: String,
+    /// When not empty, requests from any other workspace are refused (and audited).
+    pub team_ids: Vec<String>,
+    /// When set, requests for any other Slack app are refused (and audited).
+    pub api_app_id: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -36,6 +36,9 @@ pub struct Actor {
     pub id: SlackUserId,
     /// User-group IDs (`S…`) the user belongs to, resolved by the caller.
     pub groups: Vec<SlackUserId>,
+    /// Configured user groups Slack could not list: membership through them is not granted
+    /// (fail closed), and a refusal says so.
+    pub unreadable_groups: Vec<SlackUserId>,
     pub kind: ActorKind,
 }
 
@@ -44,22 +47,36 @@ impl Actor {
         Self {
             id,
             groups: Vec::new(),
+            unreadable_groups: Vec::new(),
             kind: ActorKind::Slack,
         }
     }
 
     pub fn slack_in_groups(id: SlackUserId, groups: Vec<SlackUserId>) -> Self {
         Self {
-            id,
             groups,
-            kind: ActorKind::Slack,
+            ..Self::slack(id)
         }
+    }
+
+    /// What a refusal adds when a user group could not be read: the role the user may have
+    /// through it is not counted.
+    pub fn unreadable_groups_note(&self) -> Option<String> {
+        if self.unreadable_groups.is_empty() {
+            return None;
+        }
+        let names: Vec<&str> = self.unreadable_groups.iter().map(|g| g.as_str()).collect();
+        Some(format!(
+            "the user group {} could not be read from Slack, so a role through it does not count yet; try again in a minute",
+            names.join(", ")
+        ))
     }
 
     pub fn console() -> Self {
         Self {
             id: SlackUserId::new("console"),
             groups: Vec::new(),
+            unreadable_groups: Vec::new(),
             kind: ActorKind::Console,
         }
     }
@@ -68,6 +85,7 @@ impl Actor {
         Self {
             id: SlackUserId::new("scheduler"),
             groups: Vec::new(),
+            unreadable_groups: Vec::new(),
             kind: ActorKind::Scheduler,
         }
     }

@@ -6,7 +6,7 @@
 
 use super::{RunSpec, Runs};
 use crate::model::{RunId, RunOutcome, SlackUserId};
-use crate::outlet::UpdateKind;
+use crate::outlet::{RunOwner, UpdateKind};
 use crate::render::views::{
     ChangeCounts as CountsView, DestructiveItem, DiagnosticItem, FinishedView, KeyOutputs,
     PlanView, RunRef,
@@ -265,7 +265,11 @@ pub(super) fn recover_interrupted(runs: &Runs) -> anyhow::Result<Vec<RunId>> {
         }
         view.note = Some(services.masker.mask(&note).into_owned());
         let message = services.message(services.renderer.finished(RunOutcome::Interrupted, &view));
-        services.outlet.post(&run.channel, &message);
+        let owner = RunOwner {
+            run: run.id,
+            requester: run.actor.clone(),
+        };
+        services.outlet.post_for_run(&run.channel, &message, &owner);
     }
     Ok(ids)
 }

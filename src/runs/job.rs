@@ -7,7 +7,7 @@ use super::queue::{JobContext, OnBlocked};
 use super::reporter::ProgressReporter;
 use super::{queue_position_text, RunCommand, RunSpec, Runs};
 use crate::model::{RunOutcome, SlackUserId};
-use crate::outlet::{MessageHandle, UpdateKind};
+use crate::outlet::{MessageHandle, RunOwner, UpdateKind};
 use crate::render::views::{ApprovalView, DestructiveItem, PlanView, ProgressView, RunStartedView};
 use crate::store::{ChangeCounts, Lease, RunRecord};
 use crate::terraform::events::TfEvent;
@@ -102,7 +102,11 @@ fn post_run_message(
             .map(|set| set.description.clone()),
     };
     let message = services.message(services.renderer.run_started(&view));
-    let handle = services.outlet.post(&spec.channel, &message);
+    let owner = RunOwner {
+        run: spec.run_id,
+        requester: spec.requester.clone(),
+    };
+    let handle = services.outlet.post_for_run(&spec.channel, &message, &owner);
     runs.remember_message(spec.run_id, handle.clone());
     handle
 }

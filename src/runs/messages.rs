@@ -4,7 +4,7 @@
 
 use super::Runs;
 use crate::model::{ChannelId, RunId};
-use crate::outlet::{MessageHandle, UpdateKind};
+use crate::outlet::{MessageHandle, RunOwner, UpdateKind};
 use crate::render::Message;
 
 impl Runs {
@@ -35,10 +35,23 @@ impl Runs {
                 handle
             }
             None => {
-                let handle = self.services.outlet.post(channel, message);
+                let owner = self.owner_of(run);
+                let handle = match owner {
+                    Some(owner) => self.services.outlet.post_for_run(channel, message, &owner),
+                    None => self.services.outlet.post(channel, message),
+                };
                 self.remember_message(run, handle.clone());
                 handle
             }
         }
+    }
+
+    /// Who a stored run belongs to, for a message posted without one in this process.
+    fn owner_of(&self, run: RunId) -> Option<RunOwner> {
+        let record = self.services.store.get_run(run).ok().flatten()?;
+        Some(RunOwner {
+            run,
+            requester: record.actor,
+        })
     }
 }

@@ -6,6 +6,27 @@
 
 use serde_json::Value;
 
+/// Where a request comes from: its workspace and app, as Slack stamps them. `None` when the
+/// payload does not say (older payload shapes); the front end decides what that means.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Origin {
+    pub team_id: Option<String>,
+    pub api_app_id: Option<String>,
+}
+
+impl Origin {
+    fn from_parts(team_id: Option<&str>, api_app_id: Option<&str>) -> Origin {
+        let id = |text: Option<&str>| {
+            text.filter(|text| is_slack_id(text))
+                .map(str::to_string)
+        };
+        Origin {
+            team_id: id(team_id),
+            api_app_id: id(api_app_id),
+        }
+    }
+}
+
 /// A `/loadtest …` invocation.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SlashCommand {
@@ -13,6 +34,7 @@ pub struct SlashCommand {
     pub channel: String,
     /// What follows `/loadtest`.
     pub text: String,
+    pub origin: Origin,
 }
 
 /// A click on one of our buttons.
@@ -27,6 +49,7 @@ pub struct ButtonClick {
     /// The clicked message as Slack shows it, to rewrite it without its buttons.
     pub message_text: String,
     pub message_blocks: Vec<Value>,
+    pub origin: Origin,
 }
 
 /// `@loadtest-bot status` in a channel.
@@ -36,6 +59,9 @@ pub struct Mention {
     pub channel: String,
     /// The text with the leading bot mention(s) removed.
     pub text: String,
+    pub origin: Origin,
+    /// Slack's id of the event; a retried delivery carries the same one.
+    pub event_id: Option<String>,
 }
 
 /// What an Events API body asks for.
@@ -82,6 +108,12 @@ fn checked_id(field: &'static str, value: &str, first: &[char]) -> Result<String
     }
 }
 
+/// Team, app and event ids (`T0123`, `A0456`, `Ev0789`): short and plain alphanumeric, so
+/// nothing odd reaches a log or the store; anything else is treated as absent.
+fn is_slack_id(text: &str) -> bool {
+    (2..=MAX_ID_LEN).contains(&text.len()) && text.chars().all(|c| c.is_ascii_alphanumeric())
+}
+
 pub fn user_id(field: &'static str, value: &str) -> Result<String, DecodeError> {
     checked_id(field, value, &['U', 'W'])
 }
@@ -112,7 +144,30 @@ pub fn slash_command_from_form(body: &str) -> Result<SlashCommand, DecodeError> 
     let user = form_field(body, "user_id").ok_or(DecodeError::Missing("user_id"))?;
     let channel = form_field(body, "channel_id").ok_or(DecodeError::Missing("channel_id"))?;
     let text = form_field(body, "text").unwrap_or_default();
-    slash_command(&user, &channel, &text)
+    let mut command = slash_command(&user, &channel, &text)?;
+    command.origin = Origin::from_parts(
+        form_field(body, "team_id").as_deref(),
+        form_field(body, "api_app_id").as_deref(),
+    );
+    Ok(command)
+}
+
+/// A slash command from a Socket Mode envelope's payload (the form's fields, as JSON).
+pub fn slash_command_from_json(payload: &Value) -> Result<SlashCommand, DecodeError> {
+    let user = str_at(payload, "/user_id").ok_or(DecodeError::Missing("user_id"))?;
+    let channel = str_at(payload, "/channel_id").ok_or(DecodeError::Missing("channel_id"))?;
+    let text = str_at(payload, "/text").unwrap_or_default();
+    let mut command = slash_command(user, channel, text)?;
+    command.origin = Origin::from_parts(
+        str_at(payload, "/team_id"),
+        str_at(payload, "/api_app_id"),
+    );
+    Ok(command)
+}
+
+/// Whether the form body is Slack's `ssl_check=1` probe of a command URL (nothing to do).
+pub fn is_ssl_check(body: &str) -> bool {
+    form_field(body, "ssl_check").as_deref() == Some("1")
 }
 
 /// A slash command from its parts (Socket Mode gives them typed).
@@ -121,6 +176,7 @@ pub fn slash_command(user: &str, channel: &str, text: &str) -> Result<SlashComma
         user: user_id("user_id", user)?,
         channel: channel_id("channel_id", channel)?,
         text: bounded_text(text),
+        origin: Origin::default(),
     })
 }
 
@@ -170,6 +226,10 @@ pub fn button_click(json: &Value) -> Result<Option<ButtonClick>, DecodeError> {
             .and_then(Value::as_array)
             .cloned()
             .unwrap_or_default(),
+        origin: Origin::from_parts(
+            str_at(json, "/team/id").or_else(|| str_at(json, "/user/team_id")),
+            str_at(json, "/api_app_id"),
+        ),
     }))
 }
 
@@ -208,6 +268,10 @@ pub fn event_callback(json: &Value) -> Result<EventBody, DecodeError> {
         user: user_id("event.user", user)?,
         channel: channel_id("event.channel", channel)?,
         text: strip_leading_mentions(&bounded_text(text)),
+        origin: Origin::from_parts(str_at(json, "/team_id"), str_at(json, "/api_app_id")),
+        event_id: str_at(json, "/event_id")
+            .filter(|id| is_slack_id(id))
+            .map(str::to_string),
     }))
 }
 
@@ -236,9 +300,15 @@ mod tests {
             SlashCommand {
                 user: "U0ALICE".into(),
                 channel: "C0LT1".into(),
-                text: "up large for 3h".into()
+                text: "up large for 3h".into(),
+                origin: Origin {
+                    team_id: Some("T1".into()),
+                    api_app_id: None
+                },
             }
         );
+        assert!(is_ssl_check("ssl_check=1&token=x"));
+        assert!(!is_ssl_check("ssl_check=0&user_id=U1"));
         assert_eq!(
             slash_command_from_form("channel_id=C1&text=x"),
             Err(DecodeError::Missing("user_id"))
@@ -299,7 +369,8 @@ mod tests {
                 challenge: "abc".into()
             }
         );
-        let mention = json!({"type": "event_callback", "event": {
+        let mention = json!({"type": "event_callback", "team_id": "T0TEAM", "api_app_id": "A0APP",
+            "event_id": "Ev0123ABC", "event": {
             "type": "app_mention", "user": "U0ALICE", "channel": "C0LT1",
             "text": "<@U0BOT> <@U0BOT>  status env=lt1 ", "ts": "1.2"}});
         assert_eq!(
@@ -307,7 +378,12 @@ mod tests {
             EventBody::Mention(Mention {
                 user: "U0ALICE".into(),
                 channel: "C0LT1".into(),
-                text: "status env=lt1".into()
+                text: "status env=lt1".into(),
+                origin: Origin {
+                    team_id: Some("T0TEAM".into()),
+                    api_app_id: Some("A0APP".into())
+                },
+                event_id: Some("Ev0123ABC".into()),
             })
         );
         let from_bot = json!({"type": "event_callback", "event": {

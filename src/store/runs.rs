@@ -81,6 +81,8 @@ pub struct RunRecord {
     /// For `up`: the lease it asked for (its own column, so an approved run's lease is read,
     /// never re-parsed from the argument text).
     pub lease: Option<Duration>,
+    /// Why Slack refused this run's message (`not delivered: not_in_channel`), if it did.
+    pub delivery_error: Option<String>,
 }
 
 /// A run row's columns. Macros rather than consts so the hot queries below are whole string
@@ -90,7 +92,7 @@ macro_rules! run_columns {
         "id, env, verb, args, size, actor, channel, outcome, \
          created_at, started_at, finished_at, plan_path, log_path, added, changed, destroyed, \
          plan_add, plan_change, plan_destroy, error, owner_pid, message_ts, approval_expires_at, \
-         approved_by, interrupted_from, lease_secs"
+         approved_by, interrupted_from, lease_secs, delivery_error"
     };
 }
 
@@ -185,6 +187,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
         lease: row
             .get::<_, Option<i64>>("lease_secs")?
             .map(|secs| Duration::from_secs(secs.max(0) as u64)),
+        delivery_error: row.get("delivery_error")?,
     })
 }
 
@@ -254,6 +257,17 @@ impl Store {
                 ],
             )?;
             Ok(RunId(tx.last_insert_rowid()))
+        })
+    }
+
+    /// Records that Slack refused the run's message (the latest refusal wins).
+    pub fn set_run_delivery_error(&self, id: RunId, error: &str) -> Result<(), StoreError> {
+        self.write(|tx| {
+            let changed = tx.execute_cached(
+                "UPDATE runs SET delivery_error = ?2 WHERE id = ?1",
+                params![id.0, error],
+            )?;
+            expect_one(changed, id)
         })
     }
 

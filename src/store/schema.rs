@@ -125,4 +125,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN lease_secs INTEGER;
     "#,
+    // 6: a run's result that Slack refused (`not_in_channel`, `channel_not_found`, …), so
+    // `status` and `history` can say it never reached the channel.
+    r#"
+    ALTER TABLE runs ADD COLUMN delivery_error TEXT;
+    "#,
 ];

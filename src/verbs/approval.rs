@@ -15,7 +15,7 @@ pub fn approve(app: &Arc<App>, request: &Request, env: &EnvName, run_id: RunId) 
         Err(reply) => return reply,
     };
     if let Err(why) = crate::policy::may_approve(&app.config, &request.actor, &record.actor) {
-        return refuse(app, request, Some(env), &why, "refused");
+        return refuse(app, request, Some(env), &with_group_note(request, why), "refused");
     }
     match app
         .store
@@ -78,6 +78,14 @@ fn run_in_env(
         Err(error) => Err(Reply::failure(
             app.notice(&format!("cannot read run #{run_id}: {error}")),
         )),
+    }
+}
+
+/// A refusal to approve, with the reason a group membership may be missing.
+fn with_group_note(request: &Request, why: String) -> String {
+    match request.actor.unreadable_groups_note() {
+        Some(note) => format!("{why} ({note})"),
+        None => why,
     }
 }
 

@@ -5,7 +5,7 @@
 //! once by the caller and handled here in the background.
 
 use super::delivery::SlackOutlet;
-use super::groups::GroupResolver;
+use super::groups::GroupDirectory;
 use crate::app::App;
 use crate::model::{ChannelId, RunId, RunOutcome, SlackUserId};
 use crate::outlet::Outlet;
@@ -70,7 +70,8 @@ struct AckBody<'a> {
 pub struct SlackFront {
     pub app: Arc<App>,
     pub outlet: Arc<SlackOutlet>,
-    pub groups: GroupResolver,
+    /// User-group memberships, refreshed in the background: reading them costs no Slack call.
+    pub groups: Arc<GroupDirectory>,
     /// How long a slash command may take before its ack goes out without the answer (Slack
     /// allows 3 s; the rest is for the network).
     pub ack_budget: Duration,
@@ -83,10 +84,13 @@ pub struct SlackFront {
 const RESTARTING: &str = "loadtest-bot is restarting; try again in a minute.";
 
 impl SlackFront {
-    async fn actor(&self, user: &str) -> Actor {
+    fn actor(&self, user: &str) -> Actor {
         let id = SlackUserId::new(user.to_string());
-        let groups = self.groups.groups_of(&id).await;
-        Actor::slack_in_groups(id, groups)
+        let lookup = self.groups.lookup(&id);
+        Actor {
+            unreadable_groups: lookup.unreadable,
+            ..Actor::slack_in_groups(id, lookup.member_of)
+        }
     }
 
     /// A slash command: the answer for its ack, within the budget.
@@ -104,7 +108,7 @@ impl SlackFront {
         let channel = ChannelId(command.channel.clone());
         let user = SlackUserId::new(command.user.clone());
         let request = Request {
-            actor: self.actor(&command.user).await,
+            actor: self.actor(&command.user),
             channel: channel.clone(),
             text: command.text,
         };
@@ -152,7 +156,7 @@ impl SlackFront {
             return;
         }
         let request = Request {
-            actor: self.actor(&mention.user).await,
+            actor: self.actor(&mention.user),
             channel: channel.clone(),
             text: mention.text,
         };
@@ -194,7 +198,7 @@ impl SlackFront {
             }
         };
         let request = Request {
-            actor: self.actor(&click.user).await,
+            actor: self.actor(&click.user),
             channel: channel.clone(),
             text,
         };

@@ -4,7 +4,7 @@
 //! queued messages go out and exits.
 
 use super::delivery::{Pacing, SlackOutlet};
-use super::groups::{GroupResolver, DEFAULT_TTL};
+use super::groups::GroupDirectory;
 use super::http::{router, HttpState};
 use super::requests::SlackFront;
 use super::socket::SocketMode;
@@ -110,10 +110,14 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
         tracing::warn!(runs = ?recovered, "reported runs interrupted by the previous process");
     }
     let metrics = Arc::clone(&app.metrics);
+    // Memberships are read in the background from the start; a command never waits for them.
+    let groups = GroupDirectory::new(Arc::clone(&api), &app.config);
+    let (stop_groups, groups_stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(Arc::clone(&groups).run_refresher(groups_stopped));
     let front = Arc::new(SlackFront {
         app: Arc::clone(&app),
         outlet: Arc::clone(&outlet),
-        groups: GroupResolver::new(Arc::clone(&api), &app.config, DEFAULT_TTL),
+        groups: Arc::clone(&groups),
         ack_budget: Duration::from_millis(2000),
         accepting: AtomicBool::new(true),
         metrics: Arc::clone(&metrics),
@@ -176,6 +180,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     wait_for_stop_signal().await;
     front.accepting.store(false, Ordering::SeqCst);
     let _ = stop_scheduler.send(true);
+    let _ = stop_groups.send(true);
     let _ = scheduler.await;
     drain_runs(&app, shutdown_grace()).await;
     eprintln!("loadtest-bot: stopping: letting queued Slack messages go out");

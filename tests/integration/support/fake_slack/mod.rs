@@ -112,6 +112,8 @@ struct FakeState {
     calls: Vec<ApiCall>,
     pending_failures: Vec<PendingFailure>,
     outage: bool,
+    /// Web API requests are accepted and never answered.
+    hung: bool,
     messages: Vec<SlackMessage>,
     ephemerals: Vec<Value>,
     files: Vec<ExternalFile>,
@@ -252,6 +254,12 @@ impl FakeSlack {
     /// URL not).
     pub fn set_outage(&self, on: bool) {
         self.shared.mutate(|state| state.outage = on);
+    }
+
+    /// While on, the Web API accepts every request and never answers it (response URLs,
+    /// uploads and Socket Mode keep working).
+    pub fn set_hung(&self, on: bool) {
+        self.shared.mutate(|state| state.hung = on);
     }
 
     /// The channel's messages as they stand now, in the order they were posted.

@@ -51,6 +51,10 @@ async fn web_api_call(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    if shared.state().hung {
+        // Accepts the connection and never answers, like a Slack whose API hangs.
+        std::future::pending::<()>().await;
+    }
     let received = Received::read(
         contract::reads_json(&method),
         &http_method,
