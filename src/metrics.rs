@@ -66,6 +66,10 @@ const RUN_BOUNDS: &[f64] = &[
 pub struct Metrics {
     pub ack_latency: Histogram,
     pub unauthorized_requests: AtomicU64,
+    /// Slack requests from a workspace or app the config does not name.
+    pub foreign_requests: AtomicU64,
+    /// Event deliveries Slack repeated, acknowledged and not handled again.
+    pub duplicate_deliveries: AtomicU64,
     /// Commands by (verb, outcome); the verb is `invalid` when the text did not parse.
     commands: Mutex<BTreeMap<(&'static str, &'static str), u64>>,
     /// Runs by outcome.
@@ -78,6 +82,8 @@ impl Default for Metrics {
         Self {
             ack_latency: Histogram::new(ACK_BOUNDS),
             unauthorized_requests: AtomicU64::new(0),
+            foreign_requests: AtomicU64::new(0),
+            duplicate_deliveries: AtomicU64::new(0),
             commands: Mutex::new(BTreeMap::new()),
             runs: Mutex::new(BTreeMap::new()),
             run_duration: Histogram::new(RUN_BOUNDS),
@@ -150,6 +156,20 @@ impl Metrics {
             "counter",
             "Slack requests refused for a missing, forged or stale signature.",
             self.unauthorized_requests.load(Ordering::Relaxed),
+        );
+        write_simple(
+            out,
+            "loadtest_slack_foreign_requests_total",
+            "counter",
+            "Slack requests refused because their workspace or app is not configured.",
+            self.foreign_requests.load(Ordering::Relaxed),
+        );
+        write_simple(
+            out,
+            "loadtest_slack_duplicate_deliveries_total",
+            "counter",
+            "Event deliveries Slack repeated, acknowledged and not handled again.",
+            self.duplicate_deliveries.load(Ordering::Relaxed),
         );
     }
 }

@@ -279,6 +279,7 @@ fn history_row(r: &HistoryRow) -> Value {
         "outcome": r.outcome.as_str(),
         "counts": r.counts.map(|c| c.to_string()),
         "duration": r.duration,
+        "delivery": r.delivery,
     })
 }
 

@@ -145,6 +145,7 @@ fn history_rows() -> Vec<HistoryRow> {
                 destroyed: 2,
             }),
             duration: Some("6m42s".into()),
+            delivery: Some("not delivered: not_in_channel".into()),
         },
         HistoryRow {
             run_id: RunId(40),
@@ -154,6 +155,7 @@ fn history_rows() -> Vec<HistoryRow> {
             outcome: RunOutcome::NoChanges,
             counts: None,
             duration: Some("41s".into()),
+            delivery: None,
         },
         HistoryRow {
             run_id: RunId(39),
@@ -163,6 +165,7 @@ fn history_rows() -> Vec<HistoryRow> {
             outcome: RunOutcome::Failed,
             counts: None,
             duration: None,
+            delivery: None,
         },
     ]
 }

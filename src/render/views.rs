@@ -180,9 +180,11 @@ pub struct HistoryRow {
     pub outcome: RunOutcome,
     pub counts: Option<ChangeCounts>,
     pub duration: Option<String>,
+    /// Set when Slack refused the run's message, e.g. `not delivered: not_in_channel`.
+    pub delivery: Option<String>,
 }
 
-/// SPEC §8.
+/// Everything `status` shows for one environment.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct StatusView {
     pub env: EnvName,

@@ -17,6 +17,7 @@ mod messages;
 pub mod queue;
 mod reporter;
 
+pub use ending::process_is_alive;
 pub use queue::{CancelOutcome, LaneSnapshot, Position};
 
 use crate::model::{ChannelId, EnvName, RunId, RunOutcome, SizeName, SlackUserId};

@@ -27,6 +27,35 @@ pub struct ApiStats {
     pub errors: AtomicU64,
     pub retries: AtomicU64,
     pub rate_limited: AtomicU64,
+    /// Calls Slack refused for good, by (method, error code).
+    refused: std::sync::Mutex<std::collections::BTreeMap<(String, String), u64>>,
+}
+
+impl ApiStats {
+    fn count_refusal(&self, method: &str, code: &str) {
+        // The code comes from Slack's answer: kept to a label-safe, bounded form.
+        let code: String = code
+            .chars()
+            .filter(|c| c.is_ascii_alphanumeric() || *c == '_')
+            .take(64)
+            .collect();
+        *self
+            .refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((method.to_string(), code))
+            .or_default() += 1;
+    }
+
+    /// Refusals so far, by (method, error code).
+    pub fn refusals(&self) -> Vec<((String, String), u64)> {
+        self.refused
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+            .map(|(key, count)| (key.clone(), *count))
+            .collect()
+    }
 }
 
 /// How long to keep retrying one call, and how long one attempt may take; an outage longer
@@ -358,6 +387,7 @@ impl WebApi {
             ),
             SlackClientError::ApiError(api) => {
                 tracing::warn!(method, code = %api.code, "Slack refused the call");
+                self.stats.count_refusal(method, &api.code);
                 return Next::GiveUp(ApiFailure::Refused {
                     method: method.to_string(),
                     code: api.code.clone(),
@@ -373,6 +403,8 @@ impl WebApi {
                     status = http.status_code.as_u16(),
                     "Slack answered an HTTP error"
                 );
+                self.stats
+                    .count_refusal(method, &format!("http_{}", http.status_code.as_u16()));
                 return Next::GiveUp(ApiFailure::Refused {
                     method: method.to_string(),
                     code: format!("http_{}", http.status_code.as_u16()),

@@ -28,6 +28,8 @@ pub struct NewMessage {
     pub payload: serde_json::Value,
     pub run_id: Option<RunId>,
     pub created_at: DateTime<Utc>,
+    /// The process that will deliver it (it is claimed as it is queued).
+    pub claimed_by: Option<u32>,
 }
 
 /// A message as stored.
@@ -68,13 +70,14 @@ impl Store {
         self.write(|tx| {
             tx.execute_cached(
                 "INSERT INTO outbox (channel, kind, payload, run_id, created_at, \
-                 next_attempt_at) VALUES (?1, ?2, ?3, ?4, ?5, ?5)",
+                 next_attempt_at, claimed_by) VALUES (?1, ?2, ?3, ?4, ?5, ?5, ?6)",
                 params![
                     message.channel.as_str(),
                     message.kind,
                     message.payload.to_string(),
                     message.run_id.map(|id| id.0),
                     millis(message.created_at),
+                    message.claimed_by,
                 ],
             )?;
             Ok(OutboxId(tx.last_insert_rowid()))
@@ -102,6 +105,59 @@ impl Store {
                 message_from_row,
             )?;
             rows.collect()
+        })
+    }
+
+    /// Claims for process `me` every undelivered row that no live process holds (unclaimed,
+    /// or claimed by a process `is_alive` says is gone), and returns the rows `me` holds, in
+    /// delivery order. What another live process holds is left to it.
+    pub fn claim_pending_messages(
+        &self,
+        me: u32,
+        is_alive: impl Fn(u32) -> bool,
+    ) -> Result<Vec<OutboxMessage>, StoreError> {
+        self.write(|tx| {
+            let holders: Vec<u32> = {
+                let mut statement = tx.prepare_cached(
+                    "SELECT DISTINCT claimed_by FROM outbox \
+                     WHERE delivered_at IS NULL AND claimed_by IS NOT NULL",
+                )?;
+                let rows = statement.query_map([], |row| row.get(0))?;
+                rows.collect::<Result<_, _>>()?
+            };
+            for holder in holders.into_iter().filter(|pid| *pid != me && !is_alive(*pid)) {
+                tx.execute_cached(
+                    "UPDATE outbox SET claimed_by = NULL \
+                     WHERE delivered_at IS NULL AND claimed_by = ?1",
+                    [holder],
+                )?;
+            }
+            tx.execute_cached(
+                "UPDATE outbox SET claimed_by = ?1 \
+                 WHERE delivered_at IS NULL AND claimed_by IS NULL",
+                [me],
+            )?;
+            let mut statement = tx.prepare_cached(
+                "SELECT id, channel, kind, payload, run_id, created_at, attempts, \
+                 next_attempt_at, delivered_at FROM outbox \
+                 WHERE delivered_at IS NULL AND claimed_by = ?1 ORDER BY id",
+            )?;
+            let rows = statement.query_map([me], message_from_row)?;
+            Ok(rows.collect::<Result<Vec<_>, _>>()?)
+        })
+    }
+
+    /// Whether process `me` still holds the row (checked right before sending it).
+    pub fn holds_message(&self, id: OutboxId, me: u32) -> Result<bool, StoreError> {
+        self.read(|tx| {
+            let holder: Option<Option<u32>> = tx
+                .query_row_cached(
+                    "SELECT claimed_by FROM outbox WHERE id = ?1 AND delivered_at IS NULL",
+                    [id.0],
+                    |row| row.get(0),
+                )
+                .optional()?;
+            Ok(holder == Some(Some(me)))
         })
     }
 
@@ -195,6 +251,7 @@ mod tests {
             payload: json!({ "text": text }),
             run_id: None,
             created_at: at(1),
+            claimed_by: None,
         }
     }
 
@@ -231,5 +288,35 @@ mod tests {
         assert_eq!(texts(&all), [r#""elsewhere""#, r#""two""#]);
         assert_eq!(store.outbox_depth().unwrap(), 3);
         assert_eq!(store.prune_delivered(at(62)).unwrap(), 1);
+    }
+
+    #[test]
+    fn rows_are_claimed_by_one_live_process_and_taken_over_from_a_dead_one() {
+        let store = Store::open_in_memory().unwrap();
+        let mine = store
+            .enqueue_message(&NewMessage {
+                claimed_by: Some(100),
+                ..message("C1", "mine")
+            })
+            .unwrap();
+        let theirs = store
+            .enqueue_message(&NewMessage {
+                claimed_by: Some(200),
+                ..message("C1", "theirs")
+            })
+            .unwrap();
+        let left = store.enqueue_message(&message("C1", "left over")).unwrap();
+        // 200 is alive: its row stays its own; the unclaimed one becomes 100's.
+        let claimed = store.claim_pending_messages(100, |pid| pid == 200).unwrap();
+        let ids: Vec<OutboxId> = claimed.iter().map(|m| m.id).collect();
+        assert_eq!(ids, [mine, left]);
+        assert!(store.holds_message(left, 100).unwrap());
+        assert!(!store.holds_message(theirs, 100).unwrap());
+        // 200 died: a later claim takes its row over.
+        let claimed = store.claim_pending_messages(100, |_| false).unwrap();
+        assert_eq!(claimed.len(), 3);
+        assert!(store.holds_message(theirs, 100).unwrap());
+        store.mark_delivered(theirs, at(5)).unwrap();
+        assert!(!store.holds_message(theirs, 100).unwrap(), "delivered rows are held by nobody");
     }
 }

@@ -130,4 +130,9 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN delivery_error TEXT;
     "#,
+    // 7: which process delivers each outbox row. Rows are claimed before they are sent, so
+    // two processes on one state directory never both send a message.
+    r#"
+    ALTER TABLE outbox ADD COLUMN claimed_by INTEGER;
+    "#,
 ];

@@ -205,6 +205,7 @@ fn history_row(app: &App, env: &EnvName, run: &RunRecord) -> HistoryRow {
         outcome: run.outcome,
         counts: run.applied.map(CountsView::from),
         duration,
+        delivery: run.delivery_error.clone(),
     }
 }
 

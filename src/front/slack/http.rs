@@ -16,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
+use std::fmt::Write as _;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -115,6 +116,16 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
             value.load(Ordering::Relaxed),
         );
     }
+    let _ = writeln!(
+        out,
+        "# HELP loadtest_slack_api_refused_total Slack Web API calls refused for good, by method and error.\n# TYPE loadtest_slack_api_refused_total counter"
+    );
+    for ((method, error), count) in stats.refusals() {
+        let _ = writeln!(
+            out,
+            "loadtest_slack_api_refused_total{{method=\"{method}\",error=\"{error}\"}} {count}"
+        );
+    }
     write_simple(
         &mut out,
         "loadtest_slack_delivery_depth",
@@ -197,6 +208,11 @@ async fn commands(
     body: Bytes,
 ) -> Response {
     let started = Instant::now();
+    // Slack probes a command URL with `ssl_check=1` (possibly unsigned) and expects a 200;
+    // nothing happens and nothing is read beyond that field.
+    if inbound::is_ssl_check(&String::from_utf8_lossy(&body)) {
+        return StatusCode::OK.into_response();
+    }
     if !authentic(&state, "/slack/commands", &headers, &body) {
         return unauthorized(&state).await;
     }

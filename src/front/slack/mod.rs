@@ -3,6 +3,8 @@
 //! into the pipeline; messages leave through the durable [`delivery::SlackOutlet`].
 //! Slack's wire format itself (payloads, signatures, the Web API client) is `crate::slack`.
 
+pub mod ack;
+mod buttons;
 pub mod delivery;
 pub mod groups;
 pub mod http;

@@ -1,71 +1,23 @@
 //! The Slack front end's behaviour, shared by Socket Mode and HTTP mode: a decoded slash
-//! command, button click or mention becomes a [`Request`] for the same [`App::handle`] the
-//! console uses. Slash commands are answered within the ack budget (the reply rides on the
-//! ack; a reply that takes longer follows as a message); clicks and mentions are acked at
-//! once by the caller and handled here in the background.
+//! command, button click or mention becomes a [`Request`] for the same pipeline the console
+//! uses. Slash commands are answered within the ack budget (the reply rides on the ack; a
+//! reply that takes longer follows as a message); clicks and mentions are acked at once by
+//! the caller and handled here in the background. Requests from a workspace or app the
+//! config does not name are refused and audited; a redelivered event is handled once.
 
+use super::ack::AckReply;
 use super::delivery::SlackOutlet;
 use super::groups::GroupDirectory;
 use crate::app::App;
-use crate::model::{ChannelId, RunId, RunOutcome, SlackUserId};
+use crate::model::{ChannelId, SlackUserId};
 use crate::outlet::Outlet;
 use crate::policy::Actor;
-use crate::render::Message;
-use crate::request::{ExitClass, Reply, Request, Visibility};
-use crate::slack::inbound::{ButtonClick, Mention, SlashCommand};
-use serde_json::{json, Value};
+use crate::request::{Reply, Request, Visibility};
+use crate::slack::inbound::{Mention, Origin, SlashCommand};
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
-
-/// What goes back on the slash command's ack.
-#[derive(Clone, Debug, PartialEq)]
-pub struct AckReply {
-    pub text: String,
-    pub blocks: Vec<Value>,
-    /// `in_channel` (accepted runs, answers) or `ephemeral` (errors, denials).
-    pub in_channel: bool,
-}
-
-impl AckReply {
-    fn from_message(message: Message, in_channel: bool) -> Self {
-        Self {
-            text: message.text,
-            blocks: message.blocks,
-            in_channel,
-        }
-    }
-
-    /// The JSON body Slack expects in an HTTP-mode response or a Socket Mode ack payload.
-    pub fn to_json(&self) -> Value {
-        serde_json::to_value(self.body()).unwrap_or_default()
-    }
-
-    /// [`AckReply::to_json`] as text, written straight from the reply (no copy of the blocks).
-    pub fn to_json_string(&self) -> String {
-        serde_json::to_string(&self.body()).unwrap_or_default()
-    }
-
-    fn body(&self) -> AckBody<'_> {
-        AckBody {
-            response_type: if self.in_channel {
-                "in_channel"
-            } else {
-                "ephemeral"
-            },
-            text: &self.text,
-            blocks: &self.blocks,
-        }
-    }
-}
-
-#[derive(serde::Serialize)]
-struct AckBody<'a> {
-    response_type: &'static str,
-    text: &'a str,
-    #[serde(skip_serializing_if = "<[Value]>::is_empty")]
-    blocks: &'a [Value],
-}
 
 pub struct SlackFront {
     pub app: Arc<App>,
@@ -79,12 +31,44 @@ pub struct SlackFront {
     pub accepting: AtomicBool,
     /// Ack latencies and the rest of `/metrics` (the app's own).
     pub metrics: Arc<crate::metrics::Metrics>,
+    /// Event ids seen lately: Slack redelivers an event it thinks was not acknowledged.
+    pub seen_events: Mutex<RecentIds>,
+}
+
+/// Ids seen within the last [`RecentIds::KEEP`], oldest first.
+#[derive(Default)]
+pub struct RecentIds {
+    order: VecDeque<(Instant, String)>,
+    ids: HashMap<String, Instant>,
+}
+
+impl RecentIds {
+    /// Slack retries a delivery for a few minutes at most.
+    const KEEP: Duration = Duration::from_secs(3600);
+
+    /// Whether `id` is new; remembers it.
+    pub fn first_time(&mut self, id: &str) -> bool {
+        let now = Instant::now();
+        while let Some((at, old)) = self.order.front() {
+            if now.duration_since(*at) < Self::KEEP {
+                break;
+            }
+            self.ids.remove(old);
+            self.order.pop_front();
+        }
+        if self.ids.contains_key(id) {
+            return false;
+        }
+        self.ids.insert(id.to_string(), now);
+        self.order.push_back((now, id.to_string()));
+        true
+    }
 }
 
 const RESTARTING: &str = "loadtest-bot is restarting; try again in a minute.";
 
 impl SlackFront {
-    fn actor(&self, user: &str) -> Actor {
+    pub(super) fn actor(&self, user: &str) -> Actor {
         let id = SlackUserId::new(user.to_string());
         let lookup = self.groups.lookup(&id);
         Actor {
@@ -107,6 +91,12 @@ impl SlackFront {
         }
         let channel = ChannelId(command.channel.clone());
         let user = SlackUserId::new(command.user.clone());
+        if let Some(why) = self.foreign(&command.origin) {
+            self.refuse_foreign(&user, &channel, &format!("/loadtest {}", command.text), &why)
+                .await;
+            let text = "This loadtest-bot does not serve this workspace or app.";
+            return AckReply::from_message(self.app.notice(text), false);
+        }
         let request = Request {
             actor: self.actor(&command.user),
             channel: channel.clone(),
@@ -137,8 +127,43 @@ impl SlackFront {
         }
     }
 
+    /// Why a request from `origin` is not served (`[slack] team_ids`, `api_app_id`), if not.
+    pub(super) fn foreign(&self, origin: &Origin) -> Option<String> {
+        let slack = &self.app.config.slack;
+        if !slack.team_ids.is_empty() {
+            match &origin.team_id {
+                Some(team) if slack.team_ids.contains(team) => {}
+                Some(team) => return Some(format!("workspace {team} is not in [slack] team_ids")),
+                None => return Some("the request names no workspace".into()),
+            }
+        }
+        if let Some(app) = &slack.api_app_id {
+            match &origin.api_app_id {
+                Some(theirs) if theirs == app => {}
+                Some(theirs) => return Some(format!("app {theirs} is not [slack] api_app_id")),
+                None => return Some("the request names no app".into()),
+            }
+        }
+        None
+    }
+
+    /// Counts and audits a request from elsewhere; nothing else happens.
+    pub(super) async fn refuse_foreign(
+        &self,
+        user: &SlackUserId,
+        channel: &ChannelId,
+        what: &str,
+        why: &str,
+    ) {
+        self.metrics.foreign_requests.fetch_add(1, Ordering::Relaxed);
+        tracing::warn!(%user, why, "refused a request from another workspace or app");
+        self.app
+            .audit_line(user, channel, None, what, &format!("refused: {why}"), None);
+        self.app.audit_log.flushed().await;
+    }
+
     /// Posts a reply as a message: to the channel, or only to the requester.
-    fn deliver_reply(&self, channel: &ChannelId, user: &SlackUserId, reply: Reply) {
+    pub(super) fn deliver_reply(&self, channel: &ChannelId, user: &SlackUserId, reply: Reply) {
         match reply.visibility {
             Visibility::Channel => {
                 self.outlet.post(channel, &reply.message);
@@ -152,6 +177,17 @@ impl SlackFront {
     pub async fn mention(self: &Arc<Self>, mention: Mention) {
         let channel = ChannelId(mention.channel.clone());
         let user = SlackUserId::new(mention.user.clone());
+        if let Some(why) = self.foreign(&mention.origin) {
+            let what = format!("@loadtest-bot {}", mention.text);
+            return self.refuse_foreign(&user, &channel, &what, &why).await;
+        }
+        if let Some(event) = &mention.event_id {
+            if !self.seen_events.lock().expect("events lock").first_time(event) {
+                // A redelivery of an event already handled: acknowledged, not run again.
+                self.metrics.duplicate_deliveries.fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
         if self.refused_while_stopping(&channel, &user) {
             return;
         }
@@ -165,7 +201,7 @@ impl SlackFront {
     }
 
     /// While shutting down: tells the user to come back and returns true.
-    fn refused_while_stopping(&self, channel: &ChannelId, user: &SlackUserId) -> bool {
+    pub(super) fn refused_while_stopping(&self, channel: &ChannelId, user: &SlackUserId) -> bool {
         if self.accepting.load(Ordering::SeqCst) {
             return false;
         }
@@ -174,138 +210,6 @@ impl SlackFront {
         true
     }
 
-    /// A click on one of our buttons.
-    pub async fn button_click(self: &Arc<Self>, click: ButtonClick) {
-        let channel = ChannelId(click.channel.clone());
-        let user = SlackUserId::new(click.user.clone());
-        if self.refused_while_stopping(&channel, &user) {
-            return;
-        }
-        let (text, decided_run) = match self.command_of(&click) {
-            Ok(found) => found,
-            Err(answer) => {
-                self.app.audit_line(
-                    &user,
-                    &channel,
-                    None,
-                    &format!("button {} {:?}", click.action_id, click.value),
-                    &format!("bad input: {answer}"),
-                    None,
-                );
-                self.outlet
-                    .post_ephemeral(&channel, &user, &self.app.notice(&answer));
-                return;
-            }
-        };
-        let request = Request {
-            actor: self.actor(&click.user),
-            channel: channel.clone(),
-            text,
-        };
-        let reply = crate::pipeline::handle(&self.app, request).await;
-        let accepted = reply.class != ExitClass::Rejected;
-        let label = button_label(&click.action_id);
-        if accepted {
-            // The buttons give way to who clicked what and when, so nobody clicks again. A
-            // rejected plan's run message is rewritten by the run itself.
-            if click.action_id != "reject" {
-                let note = format!(
-                    "{} *{label}* clicked by <@{}> at {}",
-                    if click.action_id == "scale_down" {
-                        "⬇️"
-                    } else {
-                        "✅"
-                    },
-                    click.user,
-                    chrono::Utc::now().format("%H:%M UTC"),
-                );
-                self.replace_buttons(&channel, &click, &note);
-            }
-            self.deliver_reply(&channel, &user, reply);
-            return;
-        }
-        // Refused: tell the clicker, and when the run can no longer be decided (expired,
-        // decided already), take the dead buttons away.
-        let reason = reply.message.plain_text();
-        self.outlet.post_ephemeral(&channel, &user, &reply.message);
-        if let Some(run) = decided_run {
-            let now = chrono::Utc::now();
-            let still_open = matches!(
-                self.app.store.get_run(run),
-                Ok(Some(record)) if record.outcome == RunOutcome::AwaitingApproval
-                    && record.approval_expires_at.is_some_and(|expires| expires > now)
-            );
-            if !still_open {
-                self.replace_buttons(&channel, &click, &format!("⌛ {reason}"));
-            }
-        }
-    }
-
-    /// The command a button stands for. Values come back from Slack clients, so they are
-    /// checked: a run id that exists, an environment name without spaces.
-    fn command_of(&self, click: &ButtonClick) -> Result<(String, Option<RunId>), String> {
-        let value = click.value.trim();
-        match click.action_id.as_str() {
-            verb @ ("approve" | "reject") => {
-                let run = value
-                    .parse::<i64>()
-                    .map(RunId)
-                    .map_err(|_| format!("this button carries no run number ({value:?})"))?;
-                let record = self
-                    .app
-                    .store
-                    .get_run(run)
-                    .map_err(|error| format!("cannot read run #{run}: {error}"))?
-                    .ok_or_else(|| format!("run #{run} does not exist"))?;
-                Ok((format!("{verb} {run} env={}", record.env), Some(run)))
-            }
-            "keep_hold" | "keep_extend" | "scale_down" => {
-                if value.is_empty() || value.contains(char::is_whitespace) {
-                    return Err(format!("this button names no environment ({value:?})"));
-                }
-                let command = match click.action_id.as_str() {
-                    "keep_hold" => format!("hold 2h env={value}"),
-                    "keep_extend" => format!("extend 2h env={value}"),
-                    _ => format!("down env={value}"),
-                };
-                Ok((command, None))
-            }
-            other => Err(format!(
-                "this button ({other:?}) is not one of loadtest-bot's"
-            )),
-        }
-    }
-
-    /// Rewrites the clicked message: same content, the actions block replaced by `note`.
-    fn replace_buttons(&self, channel: &ChannelId, click: &ButtonClick, note: &str) {
-        let context = json!({"type": "context", "elements": [{"type": "mrkdwn", "text": note}]});
-        let mut blocks: Vec<Value> = click
-            .message_blocks
-            .iter()
-            .filter(|block| block.get("type").and_then(Value::as_str) != Some("actions"))
-            .cloned()
-            .collect();
-        blocks.push(context);
-        // Slack always sends the clicked message; should it not, the note stands alone.
-        let text = if click.message_text.is_empty() {
-            note.to_string()
-        } else {
-            click.message_text.clone()
-        };
-        let message = Message { text, blocks };
-        self.outlet
-            .update_by_ts(channel, &click.message_ts, &message);
-    }
-}
-
-fn button_label(action_id: &str) -> &'static str {
-    match action_id {
-        "approve" => "Apply",
-        "reject" => "Cancel",
-        "keep_hold" | "keep_extend" => "Keep 2h",
-        "scale_down" => "Scale down now",
-        _ => "button",
-    }
 }
 
 fn ack_of(reply: Reply) -> AckReply {
@@ -313,26 +217,3 @@ fn ack_of(reply: Reply) -> AckReply {
     AckReply::from_message(reply.message, in_channel)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_ack_body_names_its_visibility_and_omits_empty_blocks() {
-        let mut ack = AckReply {
-            text: "status of lt1".into(),
-            blocks: Vec::new(),
-            in_channel: false,
-        };
-        assert_eq!(
-            ack.to_json(),
-            json!({"response_type": "ephemeral", "text": "status of lt1"})
-        );
-        ack.in_channel = true;
-        ack.blocks = vec![json!({"type": "section", "text": {"type": "mrkdwn", "text": "*lt1*"}})];
-        let as_text: Value = serde_json::from_str(&ack.to_json_string()).unwrap();
-        assert_eq!(as_text, ack.to_json());
-        assert_eq!(as_text["response_type"], "in_channel");
-        assert_eq!(as_text["blocks"][0]["text"]["text"], "*lt1*");
-    }
-}

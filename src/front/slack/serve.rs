@@ -121,6 +121,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
         ack_budget: Duration::from_millis(2000),
         accepting: AtomicBool::new(true),
         metrics: Arc::clone(&metrics),
+        seen_events: Default::default(),
     });
 
     let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);

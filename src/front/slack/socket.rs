@@ -4,7 +4,8 @@
 //! slash commands wait at most the ack budget, because their answer rides on the ack. The
 //! error handler answers 200 so even an undecodable envelope is acked and not redelivered.
 
-use super::requests::{AckReply, SlackFront};
+use super::ack::AckReply;
+use super::requests::SlackFront;
 use crate::slack::inbound::{self, EventBody};
 use crate::slack::web_api::Connector;
 use slack_morphism::prelude::*;
