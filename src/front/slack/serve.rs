@@ -161,8 +161,14 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
         SlackMode::Socket => Some(
             SocketMode::start(
                 Arc::clone(&front),
-                api.client(),
-                slack.app_token.as_deref().unwrap_or_default(),
+                Arc::new(WebApi::new(
+                    api.client(),
+                    slack.app_token.as_deref().unwrap_or_default(),
+                    RetryPolicy {
+                        give_up_after: Duration::from_secs(20),
+                        ..RetryPolicy::default()
+                    },
+                )),
             )
             .await?,
         ),
