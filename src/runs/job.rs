@@ -106,7 +106,9 @@ fn post_run_message(
         run: spec.run_id,
         requester: spec.requester.clone(),
     };
-    let handle = services.outlet.post_for_run(&spec.channel, &message, &owner);
+    let handle = services
+        .outlet
+        .post_for_run(&spec.channel, &message, &owner);
     runs.remember_message(spec.run_id, handle.clone());
     handle
 }

@@ -16,10 +16,7 @@ pub struct Origin {
 
 impl Origin {
     fn from_parts(team_id: Option<&str>, api_app_id: Option<&str>) -> Origin {
-        let id = |text: Option<&str>| {
-            text.filter(|text| is_slack_id(text))
-                .map(str::to_string)
-        };
+        let id = |text: Option<&str>| text.filter(|text| is_slack_id(text)).map(str::to_string);
         Origin {
             team_id: id(team_id),
             api_app_id: id(api_app_id),
@@ -158,10 +155,8 @@ pub fn slash_command_from_json(payload: &Value) -> Result<SlashCommand, DecodeEr
     let channel = str_at(payload, "/channel_id").ok_or(DecodeError::Missing("channel_id"))?;
     let text = str_at(payload, "/text").unwrap_or_default();
     let mut command = slash_command(user, channel, text)?;
-    command.origin = Origin::from_parts(
-        str_at(payload, "/team_id"),
-        str_at(payload, "/api_app_id"),
-    );
+    command.origin =
+        Origin::from_parts(str_at(payload, "/team_id"), str_at(payload, "/api_app_id"));
     Ok(command)
 }
 

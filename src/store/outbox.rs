@@ -125,7 +125,10 @@ impl Store {
                 let rows = statement.query_map([], |row| row.get(0))?;
                 rows.collect::<Result<_, _>>()?
             };
-            for holder in holders.into_iter().filter(|pid| *pid != me && !is_alive(*pid)) {
+            for holder in holders
+                .into_iter()
+                .filter(|pid| *pid != me && !is_alive(*pid))
+            {
                 tx.execute_cached(
                     "UPDATE outbox SET claimed_by = NULL \
                      WHERE delivered_at IS NULL AND claimed_by = ?1",
@@ -317,6 +320,9 @@ mod tests {
         assert_eq!(claimed.len(), 3);
         assert!(store.holds_message(theirs, 100).unwrap());
         store.mark_delivered(theirs, at(5)).unwrap();
-        assert!(!store.holds_message(theirs, 100).unwrap(), "delivered rows are held by nobody");
+        assert!(
+            !store.holds_message(theirs, 100).unwrap(),
+            "delivered rows are held by nobody"
+        );
     }
 }

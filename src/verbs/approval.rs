@@ -15,7 +15,13 @@ pub fn approve(app: &Arc<App>, request: &Request, env: &EnvName, run_id: RunId) 
         Err(reply) => return reply,
     };
     if let Err(why) = crate::policy::may_approve(&app.config, &request.actor, &record.actor) {
-        return refuse(app, request, Some(env), &with_group_note(request, why), "refused");
+        return refuse(
+            app,
+            request,
+            Some(env),
+            &with_group_note(request, why),
+            "refused",
+        );
     }
     match app
         .store

@@ -10,5 +10,6 @@ mod scheduler;
 mod scheduler_clock;
 mod scheduler_paused;
 mod slack;
+mod slack_contract;
 mod support;
 mod terraform_stack;

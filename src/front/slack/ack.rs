@@ -53,7 +53,6 @@ struct AckBody<'a> {
     blocks: &'a [Value],
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -66,6 +66,15 @@ impl GroupDirectory {
         lookup
     }
 
+    /// How many configured groups have never been read (a gauge in `/metrics`).
+    pub fn unread(&self) -> usize {
+        let known = self.known.read().unwrap_or_else(|e| e.into_inner());
+        self.groups
+            .iter()
+            .filter(|group| !known.contains_key(*group))
+            .count()
+    }
+
     /// Reads every group once; a failure keeps the group's last good membership.
     /// Returns whether every group has been read at least once.
     pub async fn refresh(&self) -> bool {
@@ -89,8 +98,12 @@ impl GroupDirectory {
                         .get(group)
                         .map(|membership| membership.read_at.elapsed());
                     match age {
-                        Some(age) => tracing::warn!(%error, group, age_s = age.as_secs(), "could not read the user group; keeping its last good members"),
-                        None => tracing::warn!(%error, group, "could not read the user group; nobody gets a role through it until it can be read"),
+                        Some(age) => {
+                            tracing::warn!(%error, group, age_s = age.as_secs(), "could not read the user group; keeping its last good members")
+                        }
+                        None => {
+                            tracing::warn!(%error, group, "could not read the user group; nobody gets a role through it until it can be read")
+                        }
                     }
                 }
             }

@@ -128,6 +128,13 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
     }
     write_simple(
         &mut out,
+        "loadtest_slack_user_groups_unread",
+        "gauge",
+        "Configured user groups whose members were never read from Slack (nobody gets a role through them).",
+        state.front.groups.unread() as u64,
+    );
+    write_simple(
+        &mut out,
         "loadtest_slack_delivery_depth",
         "gauge",
         "Slack deliveries queued in this process (progress updates included).",

@@ -92,8 +92,13 @@ impl SlackFront {
         let channel = ChannelId(command.channel.clone());
         let user = SlackUserId::new(command.user.clone());
         if let Some(why) = self.foreign(&command.origin) {
-            self.refuse_foreign(&user, &channel, &format!("/loadtest {}", command.text), &why)
-                .await;
+            self.refuse_foreign(
+                &user,
+                &channel,
+                &format!("/loadtest {}", command.text),
+                &why,
+            )
+            .await;
             let text = "This loadtest-bot does not serve this workspace or app.";
             return AckReply::from_message(self.app.notice(text), false);
         }
@@ -155,7 +160,9 @@ impl SlackFront {
         what: &str,
         why: &str,
     ) {
-        self.metrics.foreign_requests.fetch_add(1, Ordering::Relaxed);
+        self.metrics
+            .foreign_requests
+            .fetch_add(1, Ordering::Relaxed);
         tracing::warn!(%user, why, "refused a request from another workspace or app");
         self.app
             .audit_line(user, channel, None, what, &format!("refused: {why}"), None);
@@ -182,9 +189,16 @@ impl SlackFront {
             return self.refuse_foreign(&user, &channel, &what, &why).await;
         }
         if let Some(event) = &mention.event_id {
-            if !self.seen_events.lock().expect("events lock").first_time(event) {
+            if !self
+                .seen_events
+                .lock()
+                .expect("events lock")
+                .first_time(event)
+            {
                 // A redelivery of an event already handled: acknowledged, not run again.
-                self.metrics.duplicate_deliveries.fetch_add(1, Ordering::Relaxed);
+                self.metrics
+                    .duplicate_deliveries
+                    .fetch_add(1, Ordering::Relaxed);
                 return;
             }
         }
@@ -209,11 +223,9 @@ impl SlackFront {
             .post_ephemeral(channel, user, &self.app.notice(RESTARTING));
         true
     }
-
 }
 
 fn ack_of(reply: Reply) -> AckReply {
     let in_channel = reply.visibility == Visibility::Channel;
     AckReply::from_message(reply.message, in_channel)
 }
-

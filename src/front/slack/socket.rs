@@ -323,7 +323,10 @@ fn on_envelope(link: &Arc<Link>, frames: &mpsc::UnboundedSender<Frame>, envelope
             other => {
                 // Acknowledged so Slack does not redeliver what the bot does not handle.
                 let _ = frames.send(ack(None));
-                tracing::debug!(kind = other, "Socket Mode envelope of a kind the bot ignores");
+                tracing::debug!(
+                    kind = other,
+                    "Socket Mode envelope of a kind the bot ignores"
+                );
             }
         }
     });

@@ -9,7 +9,9 @@ pub mod bot;
 pub mod fake_slack;
 pub mod moto;
 pub mod recording;
+pub mod serve;
 pub mod shell;
+pub mod world;
 
 use std::ffi::OsStr;
 use std::path::{Path, PathBuf};

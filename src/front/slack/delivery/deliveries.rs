@@ -23,8 +23,14 @@ pub(super) enum Delivery {
         owner: Option<RunOwner>,
     },
     /// Replaces a message we only know by its Slack `ts` (a clicked button's message).
-    UpdateTs { ts: String, message: Message },
-    Ephemeral { user: SlackUserId, message: Message },
+    UpdateTs {
+        ts: String,
+        message: Message,
+    },
+    Ephemeral {
+        user: SlackUserId,
+        message: Message,
+    },
     Upload {
         key: i64,
         file_name: String,

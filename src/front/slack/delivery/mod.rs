@@ -72,7 +72,9 @@ impl SlackOutlet {
             return 0;
         };
         let me = std::process::id();
-        let rows = match store.claim_pending_messages(me, |pid| crate::runs::process_is_alive(i64::from(pid))) {
+        let rows = match store
+            .claim_pending_messages(me, |pid| crate::runs::process_is_alive(i64::from(pid)))
+        {
             Ok(rows) => rows,
             Err(error) => {
                 tracing::error!(%error, "cannot read the outbox; undelivered messages stay in it");

@@ -228,8 +228,8 @@ impl Shared {
                 .with_text_fallback(message, |message| self.update_ts(channel, ts, message))
                 .await
                 .map(|_| ()),
-            Delivery::Ephemeral { user, message } => {
-                self.with_text_fallback(message, |message| {
+            Delivery::Ephemeral { user, message } => self
+                .with_text_fallback(message, |message| {
                     let params = json!({
                         "channel": channel.as_str(),
                         "user": user.as_str(),
@@ -239,8 +239,7 @@ impl Shared {
                     async move { self.api.call("chat.postEphemeral", &params).await }
                 })
                 .await
-                .map(|_| ())
-            }
+                .map(|_| ()),
             Delivery::Upload {
                 key,
                 file_name,
@@ -262,7 +261,12 @@ impl Shared {
 
     /// An update in place; a message that was never posted (or was deleted) is posted anew,
     /// so the result is not lost with it.
-    async fn update(&self, channel: &ChannelId, key: i64, message: &Message) -> Result<(), ApiFailure> {
+    async fn update(
+        &self,
+        channel: &ChannelId,
+        key: i64,
+        message: &Message,
+    ) -> Result<(), ApiFailure> {
         let result = match self.ts_of(key) {
             Some(ts) => match self
                 .with_text_fallback(message, |message| self.update_ts(channel, &ts, message))
@@ -286,7 +290,11 @@ impl Shared {
 
     /// Sends `message`; if Slack refuses its blocks (`invalid_blocks`), sends its text alone,
     /// so what it says still arrives.
-    async fn with_text_fallback<F, Fut>(&self, message: &Message, send: F) -> Result<Value, ApiFailure>
+    async fn with_text_fallback<F, Fut>(
+        &self,
+        message: &Message,
+        send: F,
+    ) -> Result<Value, ApiFailure>
     where
         F: Fn(Message) -> Fut,
         Fut: std::future::Future<Output = Result<Value, ApiFailure>>,
@@ -303,7 +311,12 @@ impl Shared {
         }
     }
 
-    async fn post_new(&self, channel: &ChannelId, key: i64, message: &Message) -> Result<(), ApiFailure> {
+    async fn post_new(
+        &self,
+        channel: &ChannelId,
+        key: i64,
+        message: &Message,
+    ) -> Result<(), ApiFailure> {
         let answer = self
             .with_text_fallback(message, |message| {
                 let params = json!({
@@ -329,7 +342,12 @@ impl Shared {
         Ok(())
     }
 
-    async fn update_ts(&self, channel: &ChannelId, ts: &str, message: Message) -> Result<Value, ApiFailure> {
+    async fn update_ts(
+        &self,
+        channel: &ChannelId,
+        ts: &str,
+        message: Message,
+    ) -> Result<Value, ApiFailure> {
         let params = json!({
             "channel": channel.as_str(),
             "ts": ts,
@@ -342,10 +360,18 @@ impl Shared {
     /// A refusal is never silent: logged, recorded on the run (`status` and `history` show
     /// it), and when the channel cannot take the bot's messages the person they were for is
     /// told by direct message how to fix it, with what the message said.
-    async fn report_refusal(&self, channel: &ChannelId, delivery: &Delivery, method: &str, code: &str) {
+    async fn report_refusal(
+        &self,
+        channel: &ChannelId,
+        delivery: &Delivery,
+        method: &str,
+        code: &str,
+    ) {
         tracing::error!(%method, %code, channel = %channel, "Slack refused a message");
         if let (Some(store), Some(owner)) = (&self.store, delivery.owner()) {
-            if let Err(error) = store.set_run_delivery_error(owner.run, &format!("not delivered: {code}")) {
+            if let Err(error) =
+                store.set_run_delivery_error(owner.run, &format!("not delivered: {code}"))
+            {
                 tracing::error!(%error, run = %owner.run, "cannot record the refused delivery on the run");
             }
         }
@@ -360,19 +386,32 @@ impl Shared {
             return;
         };
         let run = delivery.owner().map(|owner| owner.run.0);
-        let first = self
-            .told
-            .lock()
-            .expect("told lock")
-            .insert((channel.clone(), person.clone(), run));
-        let is_result = matches!(delivery, Delivery::Update { kind: UpdateKind::Final, .. });
+        let first =
+            self.told
+                .lock()
+                .expect("told lock")
+                .insert((channel.clone(), person.clone(), run));
+        let is_result = matches!(
+            delivery,
+            Delivery::Update {
+                kind: UpdateKind::Final,
+                ..
+            }
+        );
         if first || is_result {
-            self.tell_directly(channel, person, code, delivery.text()).await;
+            self.tell_directly(channel, person, code, delivery.text())
+                .await;
         }
     }
 
     /// A direct message (posting to a user id opens the app's conversation with them).
-    async fn tell_directly(&self, channel: &ChannelId, person: &SlackUserId, code: &str, said: Option<&str>) {
+    async fn tell_directly(
+        &self,
+        channel: &ChannelId,
+        person: &SlackUserId,
+        code: &str,
+        said: Option<&str>,
+    ) {
         let mut text = format!(
             "I could not post in {} (Slack says `{code}`). Invite me there with `/invite @loadtest-bot`, or use a channel I am in.",
             mrkdwn::channel_link(channel.as_str())

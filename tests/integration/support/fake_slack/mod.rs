@@ -114,6 +114,10 @@ struct FakeState {
     outage: bool,
     /// Web API requests are accepted and never answered.
     hung: bool,
+    /// The connection last told to disconnect, until it is closed.
+    announced: Option<usize>,
+    /// Channels the bot is not a member of: posting there answers `not_in_channel`.
+    outside_channels: std::collections::HashSet<String>,
     messages: Vec<SlackMessage>,
     ephemerals: Vec<Value>,
     files: Vec<ExternalFile>,
@@ -256,6 +260,14 @@ impl FakeSlack {
         self.shared.mutate(|state| state.outage = on);
     }
 
+    /// The bot is not (or no longer) a member of `channel`: its posts there are refused with
+    /// `not_in_channel`, as Slack refuses them. A direct message (`channel` = a user id) is
+    /// always accepted.
+    pub fn remove_bot_from(&self, channel: &str) {
+        self.shared
+            .mutate(|state| state.outside_channels.insert(channel.to_owned()));
+    }
+
     /// While on, the Web API accepts every request and never answers it (response URLs,
     /// uploads and Socket Mode keep working).
     pub fn set_hung(&self, on: bool) {
@@ -373,6 +385,19 @@ impl FakeSlack {
             std::process::id(),
             payloads::next_serial()
         );
+        self.send_envelope_with_id(kind, payload, &envelope_id, 0)
+    }
+
+    /// [`FakeSlack::send_envelope`] with a chosen id; `retry_attempt` > 0 is Slack delivering
+    /// the same envelope again because it saw no ack.
+    pub fn send_envelope_with_id(
+        &self,
+        kind: &str,
+        payload: Value,
+        envelope_id: &str,
+        retry_attempt: u32,
+    ) -> String {
+        let envelope_id = envelope_id.to_string();
         let mut envelope = json!({
             "envelope_id": envelope_id,
             "type": kind,
@@ -380,8 +405,8 @@ impl FakeSlack {
             "payload": payload,
         });
         if kind == "events_api" {
-            envelope["retry_attempt"] = json!(0);
-            envelope["retry_reason"] = json!("");
+            envelope["retry_attempt"] = json!(retry_attempt);
+            envelope["retry_reason"] = json!(if retry_attempt > 0 { "timeout" } else { "" });
         }
         let mut state = self.shared.state();
         if state.live_sockets.is_empty() {
@@ -406,6 +431,16 @@ impl FakeSlack {
             );
         }
         envelope_id
+    }
+
+    /// How many frames the bot sent back for `envelope_id` (one per delivery of it).
+    pub fn acks_for(&self, envelope_id: &str) -> usize {
+        self.shared
+            .state()
+            .frames_from_bot
+            .iter()
+            .filter(|frame| frame.frame["envelope_id"] == envelope_id)
+            .count()
     }
 
     /// The frame the bot sent back for `envelope_id`, and how long after the envelope it came.
@@ -449,14 +484,65 @@ impl FakeSlack {
     /// `disconnect` frame (`refresh_requested`), then the close. The bot is expected to
     /// reconnect.
     pub fn disconnect_socket(&self) {
-        let state = self.shared.state();
-        if let Some(socket) = state.live_sockets.last() {
+        self.announce_disconnect("refresh_requested");
+        self.close_announced_socket();
+    }
+
+    /// What Slack does first when it recycles a connection: a `disconnect` frame with `reason`
+    /// (`refresh_requested`, `warning`, `link_disabled`) on the most recent connection, which
+    /// stays open (envelopes may still go there) until [`FakeSlack::close_announced_socket`].
+    pub fn announce_disconnect(&self, reason: &str) {
+        let mut state = self.shared.state();
+        if let Some(connection) = state.live_sockets.last().map(|socket| socket.connection) {
             let disconnect = json!({
                 "type": "disconnect",
-                "reason": "refresh_requested",
+                "reason": reason,
                 "debug_info": {"host": "fake-slack"},
             });
-            let _ = socket.outbox.send(Outgoing::Frame(disconnect.to_string()));
+            if let Some(socket) = state.live_sockets.last() {
+                let _ = socket.outbox.send(Outgoing::Frame(disconnect.to_string()));
+            }
+            state.announced = Some(connection);
+        }
+    }
+
+    /// Envelopes from now on go to the connection that was told to disconnect (as Slack may
+    /// still deliver there until it closes it), if it is still open.
+    pub fn send_envelope_to_announced(&self, kind: &str, payload: Value) -> String {
+        let envelope_id = format!(
+            "{:08x}-fa4e-4e57-8001-{:012x}",
+            std::process::id(),
+            payloads::next_serial()
+        );
+        let envelope = json!({
+            "envelope_id": envelope_id,
+            "type": kind,
+            "accepts_response_payload": kind != "events_api",
+            "payload": payload,
+        });
+        let mut state = self.shared.state();
+        state
+            .envelopes_sent
+            .insert(envelope_id.clone(), Instant::now());
+        let announced = state.announced;
+        let socket = state
+            .live_sockets
+            .iter()
+            .find(|socket| Some(socket.connection) == announced)
+            .expect("the announced connection is still open");
+        let _ = socket.outbox.send(Outgoing::Frame(envelope.to_string()));
+        envelope_id
+    }
+
+    /// Closes the connection told to disconnect, as Slack does a few seconds later.
+    pub fn close_announced_socket(&self) {
+        let mut state = self.shared.state();
+        let announced = state.announced.take();
+        if let Some(socket) = state
+            .live_sockets
+            .iter()
+            .find(|socket| Some(socket.connection) == announced)
+        {
             let _ = socket.outbox.send(Outgoing::Close);
         }
     }

@@ -271,6 +271,19 @@ impl FakeState {
             }
         }
         let params = &received.params;
+        // A channel the bot is not a member of refuses its messages, as Slack does.
+        let outside = |key: &str| {
+            text_param(params, key).is_some_and(|channel| self.outside_channels.contains(&channel))
+        };
+        let posts_to_channel = matches!(
+            method,
+            "chat.postMessage" | "chat.update" | "chat.postEphemeral"
+        );
+        if (posts_to_channel && outside("channel"))
+            || (method == "files.completeUploadExternal" && outside("channel_id"))
+        {
+            return Reply::error("not_in_channel");
+        }
         let reply = match method {
             "chat.postMessage" => self.post_message(params),
             "chat.update" => self.update_message(params),
