@@ -5,6 +5,7 @@ mod account_bootstrap;
 mod approval;
 mod cli_bad_input;
 mod console_lifecycle;
+mod dashboards;
 mod faults;
 mod scheduler;
 mod scheduler_clock;
