@@ -7,6 +7,7 @@ mod cli_bad_input;
 mod console_lifecycle;
 mod dashboards;
 mod faults;
+mod image_build;
 mod scheduler;
 mod scheduler_clock;
 mod scheduler_paused;
