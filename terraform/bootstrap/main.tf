@@ -32,6 +32,10 @@ provider "aws" {
   skip_credentials_validation = local.emulated
   skip_metadata_api_check     = local.emulated
   s3_force_path_style         = local.emulated
+  # No EC2 here: skip the provider's start-up probe of the account's EC2 platforms
+  # (DescribeAccountAttributes), which against the emulator goes to the real endpoint and
+  # retries for half a minute.
+  skip_get_ec2_platforms = true
 
   endpoints {
     dynamodb = local.endpoint
