@@ -1,10 +1,13 @@
 //! The one integration-test binary. Tests that need Terraform or moto start their own moto
 //! on a free port and fail (never skip) when the tools are missing; `make test` installs them.
 
+mod account_bootstrap;
 mod approval;
 mod cli_bad_input;
 mod console_lifecycle;
+mod dashboards;
 mod faults;
+mod image_build;
 mod rendered_block_kit;
 mod scheduler;
 mod scheduler_clock;

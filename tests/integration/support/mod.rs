@@ -136,7 +136,15 @@ pub struct Terraform {
 
 impl Terraform {
     pub fn new(root_name: &str, state_dir: &Path) -> Self {
-        let root = repo_root().join("terraform/envs").join(root_name);
+        Self::for_root(
+            &repo_root().join("terraform/envs").join(root_name),
+            state_dir,
+        )
+    }
+
+    /// A root outside `terraform/envs` (e.g. `terraform/bootstrap`).
+    pub fn for_root(root: &Path, state_dir: &Path) -> Self {
+        let root = root.to_path_buf();
         assert!(
             root.join("main.tf").is_file(),
             "no Terraform root at {}",
