@@ -13,7 +13,7 @@ use loadtest_bot::policy::{self, Actor};
 use loadtest_bot::render::views::{DestructiveItem, FinishedView, KeyOutputs, PlanView, RunRef};
 use loadtest_bot::render::Renderer;
 use loadtest_bot::runs::queue::JobQueue;
-use loadtest_bot::terraform::events::EventReader;
+use loadtest_bot::terraform::lines::EventReader;
 use loadtest_bot::terraform::plan_summary::PlanSummary;
 use serde_json::{json, Value};
 use std::path::PathBuf;

@@ -73,6 +73,7 @@ fn write_config(root: &Path, dir: &Path) -> PathBuf {
         r#"
 [terraform]
 binary = "{root}/tests/support/fake-terraform"
+env_passthrough = ["FAKE_TF_CALLS"]
 sizes = "{root}/commands/sizes.toml"
 templates = "{root}/commands/templates"
 [store]

@@ -70,7 +70,8 @@ impl App {
         let store = open_store()?;
         let audit_log = AuditLog::start(open_store()?);
         let runner = TerraformRunner::new(&config.terraform.binary, Arc::clone(&masker))
-            .with_interrupt_grace(config.terraform.interrupt_grace);
+            .with_interrupt_grace(config.terraform.interrupt_grace)
+            .with_env_passthrough(config.terraform.env_passthrough.clone());
         let services = Arc::new(Services {
             config,
             sizes,

@@ -9,7 +9,8 @@
 //! - [`app`]: the context handed down (services, runs, audit, state reads).
 //! - services: [`runs`] (queue + a run's life), [`terraform`], [`render`], [`store`],
 //!   [`schedule`], [`policy`], [`command`], [`audit_log`], [`services`] (their shared handles).
-//! - [`config`], [`slack`] (Slack's wire format), [`masker`], [`metrics`], [`model`].
+//! - [`config`], [`slack`] (Slack's wire format), [`masker`], [`metrics`], [`model`],
+//!   [`private_fs`] (the state directory's modes).
 
 pub mod app;
 pub mod audit_log;
@@ -23,6 +24,7 @@ pub mod model;
 pub mod outlet;
 pub mod pipeline;
 pub mod policy;
+pub mod private_fs;
 pub mod render;
 pub mod request;
 pub mod runs;

@@ -27,6 +27,8 @@ pub(super) struct RawTerraform {
     pub(super) interrupt_grace: Option<String>,
     pub(super) sizes: Option<String>,
     pub(super) templates: Option<String>,
+    #[serde(default)]
+    pub(super) env_passthrough: Vec<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -340,7 +342,29 @@ fn build_terraform(check: &mut Checker, value: Option<toml::Value>) -> Terraform
         ),
         sizes: PathBuf::from(raw.sizes.unwrap_or_else(|| "commands/sizes.toml".into())),
         templates: PathBuf::from(raw.templates.unwrap_or_else(|| "commands/templates".into())),
+        env_passthrough: check_env_passthrough(check, raw.env_passthrough),
     }
+}
+
+/// `[terraform] env_passthrough`: variable names only, and never the bot's own Slack secrets,
+/// which must not reach Terraform, its providers or a `local-exec`.
+fn check_env_passthrough(check: &mut Checker, names: Vec<String>) -> Vec<String> {
+    static NAME: OnceLock<Regex> = OnceLock::new();
+    for (index, name) in names.iter().enumerate() {
+        let key = format!("terraform.env_passthrough[{index}]");
+        if !regex(&NAME, r"^[A-Za-z_][A-Za-z0-9_]{0,127}$").is_match(name) {
+            check.push(
+                &key,
+                format!("{name:?} is not an environment variable name"),
+            );
+        } else if name.to_ascii_uppercase().starts_with("SLACK_") {
+            check.push(
+                &key,
+                format!("{name} is one of the bot's Slack settings; they never reach Terraform"),
+            );
+        }
+    }
+    names
 }
 
 fn build_store(check: &mut Checker, value: Option<toml::Value>) -> StoreConfig {

@@ -22,6 +22,10 @@ pub struct TerraformConfig {
     pub sizes: PathBuf,
     /// Handlebars message templates.
     pub templates: PathBuf,
+    /// Variables passed to Terraform besides the built-in allow-list (PATH, HOME, `AWS_*`,
+    /// `TF_*`, proxy, CA and locale variables, TMPDIR); nothing else of the bot's environment
+    /// reaches it.
+    pub env_passthrough: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq)]

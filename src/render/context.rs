@@ -192,6 +192,7 @@ pub(super) fn finished(outcome: RunOutcome, v: &FinishedView) -> Value {
         "stopped_by": v.stopped_by,
         "plan_only": v.run.verb == "plan",
         "log_attached": v.log_attached,
+        "state_unknown": v.state_unknown,
     })
 }
 

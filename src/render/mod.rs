@@ -390,6 +390,7 @@ mod tests {
             note: None,
             stopped_by: None,
             log_attached: false,
+            state_unknown: false,
         }
     }
 

@@ -107,6 +107,7 @@ fn finished_full() -> FinishedView {
         note: Some("lease ends 2024-05-01 18:00 JST".into()),
         stopped_by: None,
         log_attached: true,
+        state_unknown: false,
     }
 }
 
@@ -128,6 +129,7 @@ fn finished_min() -> FinishedView {
         note: None,
         stopped_by: None,
         log_attached: false,
+        state_unknown: false,
     }
 }
 
@@ -187,6 +189,7 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
         note: None,
         stopped_by: None,
         log_attached: false,
+        state_unknown: false,
     };
     let cancelled = FinishedView {
         counts: None,

@@ -132,6 +132,9 @@ pub struct FinishedView {
     pub stopped_by: Option<SlackUserId>,
     /// The full masked log was attached to the thread.
     pub log_attached: bool,
+    /// Terraform's apply started but its end was never seen (the bot lost track of it, or it
+    /// died without saying why): what it changed is unknown until someone runs `plan`.
+    pub state_unknown: bool,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]

@@ -28,6 +28,8 @@ pub(super) struct Ending {
     pub(super) note: Option<String>,
     /// The short error recorded in the store.
     pub(super) error: Option<String>,
+    /// The apply started and its end was not seen: say so instead of guessing.
+    pub(super) state_unknown: bool,
 }
 
 impl Ending {
@@ -37,6 +39,28 @@ impl Ending {
             note: Some(note),
             ..Ending::default()
         }
+    }
+
+    /// An apply whose end the bot did not see (`why`): what Terraform changed is unknown, so
+    /// the result says to check `plan` rather than claim nothing or everything was applied.
+    pub(super) fn state_unknown(why: &str, counts: Option<ApplySummary>) -> Self {
+        let note =
+            format!("{why}. Run `plan` to see where the environment is before anything else");
+        Ending {
+            counts,
+            error: Some(note.clone()),
+            note: Some(note),
+            state_unknown: true,
+            ..Ending::default()
+        }
+    }
+
+    /// Adds a sentence to the note (e.g. that log lines were lost).
+    pub(super) fn add_note(&mut self, sentence: &str) {
+        self.note = Some(match self.note.take() {
+            Some(note) => format!("{note}\n{sentence}"),
+            None => sentence.to_string(),
+        });
     }
 }
 
@@ -134,6 +158,7 @@ pub(super) fn finish(
         note: ending.note,
         stopped_by: None,
         log_attached: attach_log,
+        state_unknown: ending.state_unknown,
     };
     let message = runs
         .services
@@ -141,7 +166,7 @@ pub(super) fn finish(
     let handle = runs.show(spec.run_id, &spec.channel, &message, UpdateKind::Final);
     if attach_log {
         let log_path = runs.services.run_dir(spec.run_id).join("terraform.log");
-        if let Ok(content) = std::fs::read_to_string(&log_path) {
+        if let Some(content) = read_log_tail(&log_path) {
             runs.services.outlet.attach_log(
                 &handle,
                 &format!("run-{}-terraform.log", spec.run_id),
@@ -150,6 +175,25 @@ pub(super) fn finish(
         }
     }
 }
+
+/// The last [`ATTACHED_LOG_BYTES`] of a run's log, lossily decoded: a log is never read into
+/// memory whole (it may be huge, or a device that never ends).
+fn read_log_tail(path: &std::path::Path) -> Option<String> {
+    use std::io::{Read, Seek, SeekFrom};
+    let mut file = std::fs::File::open(path).ok()?;
+    if !file.metadata().ok()?.is_file() {
+        return None;
+    }
+    let length = file.metadata().ok()?.len();
+    let start = length.saturating_sub(ATTACHED_LOG_BYTES);
+    file.seek(SeekFrom::Start(start)).ok()?;
+    let mut bytes = Vec::new();
+    file.take(ATTACHED_LOG_BYTES).read_to_end(&mut bytes).ok()?;
+    Some(String::from_utf8_lossy(&bytes).into_owned())
+}
+
+/// How much of a failed run's log goes to the thread (its end, where the failure is).
+const ATTACHED_LOG_BYTES: u64 = 4 * 1024 * 1024;
 
 /// The final view of a run known only from the store.
 pub(super) fn finished_view_from_record(record: &RunRecord) -> FinishedView {
@@ -171,6 +215,7 @@ pub(super) fn finished_view_from_record(record: &RunRecord) -> FinishedView {
         note: record.error.clone(),
         stopped_by: None,
         log_attached: false,
+        state_unknown: false,
     }
 }
 

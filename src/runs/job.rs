@@ -13,7 +13,7 @@ use crate::store::{ChangeCounts, Lease, RunRecord};
 use crate::terraform::events::TfEvent;
 use crate::terraform::plan_summary::PlanSummary;
 use crate::terraform::progress::{Phase, Progress};
-use crate::terraform::runner::{CancelSignal, RunLog, Workspace};
+use crate::terraform::runner::{CancelSignal, Exit, RunLog, Workspace};
 use crate::terraform::state::{key_outputs, outputs_from_event, read_key_outputs, OutputValue};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -208,6 +208,14 @@ async fn run_steps(
         None => bench.plan_then_apply().await,
     };
     reporter.stop().await;
+    let mut concluded = match concluded {
+        Err(error) if bench.in_apply() => Ok(bench.lost_track_of_apply(&error)),
+        other => other,
+    };
+    if let (Ok(Conclusion::Ended(_, ending)), Some(note)) = (&mut concluded, bench.log.loss_note())
+    {
+        ending.add_note(&note);
+    }
     concluded
 }
 
@@ -248,6 +256,28 @@ impl<'a> Bench<'a> {
             log,
             progress: Arc::new(Mutex::new(Progress::new())),
         })
+    }
+
+    /// Whether Terraform's apply has started in this run.
+    fn in_apply(&self) -> bool {
+        self.progress.lock().expect("progress lock").phase == Phase::Apply
+    }
+
+    /// The bot failed while Terraform's apply was going: it cannot say what was applied.
+    fn lost_track_of_apply(&self, error: &anyhow::Error) -> Conclusion {
+        let counts = self.progress.lock().expect("progress lock").applied();
+        let text = self
+            .runs
+            .services
+            .masker
+            .mask(&format!("{error:#}"))
+            .into_owned();
+        tracing::error!(run = %self.spec.run_id, error = %text, "lost track of an apply");
+        let why = format!("the bot lost track of Terraform's apply ({text})");
+        Conclusion::Ended(
+            RunOutcome::Failed,
+            Ending::state_unknown(&why, Some(counts)),
+        )
     }
 
     /// A fresh run: init, plan, show; then no changes, plan only, approval, or apply.
@@ -392,7 +422,7 @@ impl<'a> Bench<'a> {
             .line(&format!(
                 "loadtest-bot: approved by {approver}; applying the saved plan"
             ))
-            .await?;
+            .await;
         if let Some(planned) = record.planned {
             self.progress.lock().expect("progress lock").resources_total =
                 (planned.add + planned.change + planned.destroy) as usize;
@@ -436,9 +466,12 @@ impl<'a> Bench<'a> {
                 )
                 .await?
         };
-        let counts = self.progress.lock().expect("progress lock").applied();
+        let (counts, end_seen) = {
+            let progress = self.progress.lock().expect("progress lock");
+            (progress.applied(), progress.apply_summary.is_some())
+        };
         if !apply.succeeded() {
-            return Ok(failed_step(&apply, "apply", Some(counts)));
+            return Ok(failed_apply(&apply, counts, end_seen));
         }
         record_size_and_lease(self.runs, self.spec)?;
         let streamed = streamed.lock().expect("outputs lock").take();
@@ -466,6 +499,33 @@ fn failed_step(
 ) -> Conclusion {
     let (outcome, ending) = end_with_result(result, step, counts);
     Conclusion::Ended(outcome, ending)
+}
+
+/// The conclusion of an apply that did not succeed. When Terraform neither reported its end
+/// nor said why it failed (it died of a signal, or exited without a diagnostic), nobody knows
+/// what it changed: the result says so instead of "failed before applying anything".
+fn failed_apply(
+    result: &crate::terraform::runner::CommandResult,
+    counts: crate::terraform::progress::ApplySummary,
+    end_seen: bool,
+) -> Conclusion {
+    let died = matches!(result.exit, Exit::Code(_) | Exit::Signal(_));
+    if end_seen || result.has_error_diagnostic() || !died {
+        return failed_step(result, "apply", Some(counts));
+    }
+    let why = format!(
+        "Terraform's apply ended ({}) without reporting its end",
+        match result.exit {
+            Exit::Signal(signal) => format!("killed by signal {signal}"),
+            ref exit => format!("{exit:?}"),
+        }
+    );
+    let (_, mut ending) = end_with_result(result, "apply", Some(counts));
+    let unknown = Ending::state_unknown(&why, Some(counts));
+    ending.note = unknown.note;
+    ending.error = unknown.error;
+    ending.state_unknown = true;
+    Conclusion::Ended(RunOutcome::Failed, ending)
 }
 
 /// After an apply (or a plan with nothing to change): the size the environment is at now,

@@ -7,12 +7,6 @@
 
 use serde_json::Value;
 use std::collections::BTreeMap;
-use std::io;
-use tokio::io::{AsyncBufRead, AsyncBufReadExt};
-
-/// Longest line kept from Terraform's stream. A longer line is truncated to this many bytes and
-/// reported as [`TfEvent::Malformed`]; the rest of it is read and thrown away, never buffered.
-pub const MAX_LINE_BYTES: usize = 1024 * 1024;
 
 /// A resource action as Terraform's UI names it (`planned_change`, `apply_*` hooks).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -149,7 +143,7 @@ pub enum TfEvent {
         type_name: String,
         raw: String,
     },
-    /// Not a JSON object (or truncated at [`MAX_LINE_BYTES`]). `raw` is the line as read.
+    /// Not a JSON object (or truncated at [`crate::terraform::lines::MAX_JSON_LINE_BYTES`]). `raw` is the line as read.
     Malformed {
         raw: String,
     },
@@ -289,73 +283,6 @@ fn parse_outputs(outputs: Option<&Value>) -> BTreeMap<String, OutputEvent> {
             (name.clone(), event)
         })
         .collect()
-}
-
-/// Reads Terraform's `-json` stream one line at a time, each line capped at
-/// [`MAX_LINE_BYTES`] so a runaway line cannot exhaust memory.
-pub struct EventReader<R: AsyncBufRead + Unpin> {
-    reader: R,
-    max_line: usize,
-}
-
-impl<R: AsyncBufRead + Unpin> EventReader<R> {
-    pub fn new(reader: R) -> Self {
-        Self::with_max_line(reader, MAX_LINE_BYTES)
-    }
-
-    /// Same as [`EventReader::new`] with another cap (tests use a small one).
-    pub fn with_max_line(reader: R, max_line: usize) -> Self {
-        Self { reader, max_line }
-    }
-
-    /// The next non-blank line and its event, or `None` at end of stream. Only I/O errors are
-    /// errors; bad content comes back as [`TfEvent::Malformed`].
-    pub async fn next_event(&mut self) -> io::Result<Option<(String, TfEvent)>> {
-        loop {
-            let Some((bytes, truncated)) = self.read_capped_line().await? else {
-                return Ok(None);
-            };
-            let raw = String::from_utf8_lossy(&bytes)
-                .trim_end_matches(['\n', '\r'])
-                .to_string();
-            if raw.trim().is_empty() {
-                continue;
-            }
-            let event = if truncated {
-                TfEvent::Malformed { raw: raw.clone() }
-            } else {
-                parse_line(&raw)
-            };
-            return Ok(Some((raw, event)));
-        }
-    }
-
-    /// One line up to the cap (without its newline); the flag says it was cut.
-    async fn read_capped_line(&mut self) -> io::Result<Option<(Vec<u8>, bool)>> {
-        let mut line = Vec::new();
-        let mut truncated = false;
-        let mut saw_any = false;
-        loop {
-            let buf = self.reader.fill_buf().await?;
-            if buf.is_empty() {
-                return Ok(saw_any.then_some((line, truncated)));
-            }
-            saw_any = true;
-            let (chunk, used, done) = match buf.iter().position(|b| *b == b'\n') {
-                Some(pos) => (&buf[..pos], pos + 1, true),
-                None => (buf, buf.len(), false),
-            };
-            let room = self.max_line.saturating_sub(line.len());
-            if chunk.len() > room {
-                truncated = true;
-            }
-            line.extend_from_slice(&chunk[..chunk.len().min(room)]);
-            self.reader.consume(used);
-            if done {
-                return Ok(Some((line, truncated)));
-            }
-        }
-    }
 }
 
 /// What Terraform's "Error acquiring the state lock" message says about the holder.
@@ -568,61 +495,6 @@ mod tests {
                 action: ChangeAction::Other(String::new()),
             },
         );
-    }
-
-    #[tokio::test]
-    async fn reader_caps_long_lines_and_skips_blank_ones() {
-        let long = format!(r#"{{"type":"log","@message":"{}"}}"#, "x".repeat(100));
-        let input = format!(
-            "{}\n\n{}\r\n{}",
-            r#"{"type":"refresh_start","hook":{"resource":{"addr":"a.b"}}}"#,
-            long,
-            r#"{"type":"log","@message":"tail without newline"}"#
-        );
-        let mut reader = EventReader::with_max_line(input.as_bytes(), 64);
-        let mut seen = Vec::new();
-        while let Some((raw, event)) = reader.next_event().await.expect("in-memory read") {
-            seen.push((raw, event));
-        }
-        assert_eq!(seen.len(), 3);
-        assert_eq!(
-            seen[0].1,
-            TfEvent::RefreshStart {
-                address: "a.b".into()
-            }
-        );
-        assert_eq!(seen[1].0.len(), 64);
-        assert!(matches!(&seen[1].1, TfEvent::Malformed { raw } if raw.len() == 64));
-        assert_eq!(
-            seen[2].1,
-            TfEvent::Log {
-                level: String::new(),
-                message: "tail without newline".into()
-            }
-        );
-    }
-
-    #[tokio::test]
-    async fn reader_cap_holds_across_small_buffer_chunks() {
-        let input = format!(
-            "{}\n{}\n",
-            "y".repeat(5000),
-            r#"{"type":"log","@message":"ok"}"#
-        );
-        let buffered = tokio::io::BufReader::with_capacity(7, input.as_bytes());
-        let mut reader = EventReader::with_max_line(buffered, 100);
-        let (raw, event) = reader.next_event().await.expect("read").expect("a line");
-        assert_eq!(raw.len(), 100);
-        assert!(matches!(event, TfEvent::Malformed { .. }));
-        let (_, event) = reader.next_event().await.expect("read").expect("a line");
-        assert_eq!(
-            event,
-            TfEvent::Log {
-                level: String::new(),
-                message: "ok".into()
-            }
-        );
-        assert!(reader.next_event().await.expect("read").is_none());
     }
 
     const LOCK_TEXT: &str = "Error acquiring the state lock\n\nError message: ConditionalCheckFailedException: The conditional request failed\nLock Info:\n  ID:        8f7c1f7e-1b0a-4c1e-9f0e-3c2d9a1b2c3d\n  Path:      loadtest-state/lt1/terraform.tfstate\n  Operation: OperationTypeApply\n  Who:       runner@bot-host\n  Version:   1.0.3\n  Created:   2024-05-01 10:02:03.123456 +0000 UTC\n  Info:      \n\n\nTerraform acquires a state lock to protect the state from being written\nby multiple users at the same time.";

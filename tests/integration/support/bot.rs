@@ -77,7 +77,8 @@ impl BotFixture {
     }
 
     /// Terraform replaced by `tests/support/fake-terraform` (modes chosen per command through
-    /// `FAKE_TF_MODE`), with short timeouts so faults resolve in seconds.
+    /// `FAKE_TF_MODE`), with short timeouts so faults resolve in seconds. Terraform starts with
+    /// an allow-listed environment, so the fake's settings are passed through by name.
     pub fn with_fake_terraform() -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
         let fake = repo_root().join("tests/support/fake-terraform");
@@ -90,7 +91,9 @@ impl BotFixture {
         );
         let text = std::fs::read_to_string(&fixture.config).unwrap().replace(
             "plan_timeout = \"10m\"",
-            "plan_timeout = \"3s\"\ninterrupt_grace = \"2s\"",
+            "plan_timeout = \"3s\"\ninterrupt_grace = \"2s\"\n\
+             env_passthrough = [\"FAKE_TF_MODE\", \"FAKE_TF_CALLS\", \"FAKE_TF_EVENTS\", \
+             \"FAKE_TF_APPLY_SECONDS\", \"FAKE_TF_ENV_DUMP\", \"LOADTEST_TEST_PASSTHROUGH\"]",
         );
         std::fs::write(&fixture.config, text).unwrap();
         fixture
