@@ -84,6 +84,8 @@ default = true
 channels = ["{CHANNEL}"]
 [environments.local.tf_vars]
 aws_endpoint = "http://127.0.0.1:9"
+[access]
+open_access = true
 "#,
         root = root.display(),
         state = dir.join("state").display(),

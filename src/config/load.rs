@@ -74,6 +74,8 @@ pub(super) struct RawAccess {
     pub(super) operators: Vec<String>,
     #[serde(default)]
     pub(super) viewers: Vec<String>,
+    #[serde(default)]
+    pub(super) open_access: bool,
 }
 
 #[derive(Deserialize, Default)]
@@ -269,6 +271,7 @@ impl Config {
                 admins: check.members("access.admins", raw.admins),
                 operators: check.members("access.operators", raw.operators),
                 viewers: check.members("access.viewers", raw.viewers),
+                open_access: raw.open_access,
             }
         });
         let approval = build_approval(&mut check, table.remove("approval"));

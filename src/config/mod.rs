@@ -118,6 +118,28 @@ impl Config {
         self.approval.expires
     }
 
+    /// Why `serve` must not start with this config: without `[access]` every Slack user could
+    /// operate every environment, so that has to be asked for explicitly.
+    pub fn serve_access_refusal(&self) -> Option<String> {
+        self.access.is_none().then(|| {
+            format!(
+                "{}: `serve` refuses to start without [access]: every Slack user could scale \
+                 every environment. List who may do what ([access] admins, operators, viewers), \
+                 or write [access] open_access = true to let everyone operate",
+                self.file
+            )
+        })
+    }
+
+    /// Environments that accept commands from any channel or DM (no `channels`).
+    pub fn unbound_envs(&self) -> Vec<EnvName> {
+        self.environments
+            .values()
+            .filter(|env| env.channels.is_empty())
+            .map(|env| env.name.clone())
+            .collect()
+    }
+
     /// The compiled `mask_patterns` (for the masker, which owns masking).
     pub fn mask_regexes(&self) -> Vec<Regex> {
         self.mask_patterns.clone()

@@ -62,7 +62,7 @@ fn every_kind_of_mistake_names_file_and_key() {
             ("[store]\ndir = \"\"\n", "test.toml: store.dir: must name a directory"),
             ("[slack]\nmode = \"rtm\"\n", "test.toml: slack.mode: \"rtm\" is not a mode; use \"socket\" or \"http\""),
             ("[slack]\nlisten = \"everywhere\"\n", "test.toml: slack.listen: \"everywhere\" is not an address"),
-            ("[access]\nsuperusers = [\"U123\"]\n", "test.toml: access.superusers: unknown key; expected one of `admins`, `operators`, `viewers`"),
+            ("[access]\nsuperusers = [\"U123\"]\n", "test.toml: access.superusers: unknown key; expected one of `admins`, `operators`, `viewers`, `open_access`"),
             ("[access]\nadmins = [\"U123\", \"alice\"]\n", "test.toml: access.admins[1]: \"alice\" is not a member ID"),
             ("[access]\nviewers = [\"C123\"]\n", "test.toml: access.viewers[0]: \"C123\" is not a member ID"),
             ("[approval]\nrequired_for = [\"up:large\"]\n", "test.toml: approval.approvers: required_for is set but nobody can approve"),
@@ -159,7 +159,7 @@ fn all_errors_are_collected_not_just_the_first() {
                 "test.toml: environments.lt1.timezone: unknown time zone \"Nowhere\"; use an IANA name such as \"Europe/Berlin\"",
                 "test.toml: environments.lt1.max_lease: invalid duration \"abc\": expected number at 0",
                 "test.toml: environments.lt2.region: unknown key; expected one of `terraform_dir`, `workspace`, `channels`, `timezone`, `default_lease`, `max_lease`, `backend_config`, `default`, `tf_vars`",
-                "test.toml: access.superusers: unknown key; expected one of `admins`, `operators`, `viewers`",
+                "test.toml: access.superusers: unknown key; expected one of `admins`, `operators`, `viewers`, `open_access`",
             ]
         );
 }
@@ -422,4 +422,54 @@ fn shipped_examples_load() {
             assert!(errors.is_empty(), "{name}: {}", ConfigErrors(errors));
         }
     }
+}
+
+#[test]
+fn serve_needs_access_written_and_unbound_environments_are_named() {
+    let base = "[environments.lt1]\nterraform_dir = \"x\"\n[environments.lt2]\nterraform_dir = \"x\"\nchannels = [\"C0LT2\"]\n";
+    let open = Config::from_str(base, "bot.toml").unwrap();
+    let refusal = open.serve_access_refusal().expect("no [access] is refused");
+    assert!(
+        refusal.starts_with("bot.toml: `serve` refuses to start without [access]"),
+        "{refusal}"
+    );
+    assert!(refusal.contains("open_access = true"), "{refusal}");
+    assert_eq!(open.unbound_envs(), [EnvName::new("lt1")]);
+    let explicit =
+        Config::from_str(&format!("{base}[access]\nopen_access = true\n"), "bot.toml").unwrap();
+    assert_eq!(explicit.serve_access_refusal(), None);
+    assert!(explicit.access.as_ref().unwrap().open_access);
+    let listed = Config::from_str(
+        &format!("{base}[access]\nadmins = [\"U0ADMIN\"]\n"),
+        "bot.toml",
+    )
+    .unwrap();
+    assert_eq!(listed.serve_access_refusal(), None);
+    assert!(!listed.access.as_ref().unwrap().open_access);
+}
+
+#[test]
+fn env_passthrough_takes_names_but_never_the_slack_settings() {
+    let text =
+        "[terraform]\nenv_passthrough = [\"MY_TOOL_HOME\", \"SLACK_BOT_TOKEN\", \"not a name\"]\n\
+                [environments.lt1]\nterraform_dir = \"x\"\n";
+    let errors = Config::from_str(text, "bot.toml").unwrap_err().to_string();
+    assert!(
+        errors.contains(
+            "terraform.env_passthrough[1]: SLACK_BOT_TOKEN is one of the bot's Slack settings"
+        ),
+        "{errors}"
+    );
+    assert!(
+        errors.contains(
+            "terraform.env_passthrough[2]: \"not a name\" is not an environment variable name"
+        ),
+        "{errors}"
+    );
+    let ok = Config::from_str(
+        "[terraform]\nenv_passthrough = [\"MY_TOOL_HOME\"]\n[environments.lt1]\nterraform_dir = \"x\"\n",
+        "bot.toml",
+    )
+    .unwrap();
+    assert_eq!(ok.terraform.env_passthrough, ["MY_TOOL_HOME"]);
 }

@@ -75,6 +75,9 @@ pub struct AccessConfig {
     pub admins: Vec<SlackUserId>,
     pub operators: Vec<SlackUserId>,
     pub viewers: Vec<SlackUserId>,
+    /// `open_access = true`: every Slack user not listed above is an operator. Written out,
+    /// because `serve` refuses to start open by accident.
+    pub open_access: bool,
 }
 
 #[derive(Clone, Debug, PartialEq)]

@@ -1,5 +1,6 @@
 //! `loadtest-bot check`: validates everything a start would (config, variable sets against
-//! the Terraform roots, templates, schedules) and that the Terraform binary runs.
+//! the Terraform roots, templates, schedules) and that the Terraform binary runs, and warns
+//! about what works but is open wider than it should be (warnings never fail the check).
 
 use crate::request::ExitClass;
 use std::path::Path;
@@ -18,6 +19,9 @@ pub async fn run_check(config_path: &Path) -> anyhow::Result<ExitClass> {
         "ok: {} (config, variable sets, schedules)",
         config_path.display()
     );
+    for warning in warnings(&config) {
+        println!("warning: {warning}");
+    }
     let sizes = match crate::config::sizes::VariableSets::load(&config.terraform.sizes) {
         Ok(sizes) => sizes,
         Err(error) => {
@@ -50,4 +54,22 @@ pub async fn run_check(config_path: &Path) -> anyhow::Result<ExitClass> {
         }
     }
     Ok(ExitClass::Success)
+}
+
+/// What a start accepts but an operator should know: open access, unbound environments, a
+/// state directory others can read.
+fn warnings(config: &crate::config::Config) -> Vec<String> {
+    let mut warnings = Vec::new();
+    if let Some(refusal) = config.serve_access_refusal() {
+        warnings.push(refusal);
+    }
+    for env in config.unbound_envs() {
+        warnings.push(format!(
+            "{}: environments.{env}: no `channels`: commands for `{env}` are accepted from any \
+             channel or DM; bind it with channels = [\"C…\"]",
+            config.file
+        ));
+    }
+    warnings.extend(crate::private_fs::wide_dir_warning(&config.store.dir));
+    warnings
 }

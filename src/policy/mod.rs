@@ -135,8 +135,9 @@ impl fmt::Display for Decision {
     }
 }
 
-/// The role `[access]` gives a Slack actor; `None` when it lists them nowhere. Without an
-/// `[access]` section everyone is an operator and nobody an admin.
+/// The role `[access]` gives a Slack actor; `None` when it lists them nowhere (an operator
+/// with `open_access = true`). Without an `[access]` section everyone is an operator and
+/// nobody an admin (the console and `exec`; `serve` refuses to start that way).
 pub fn role_of(config: &Config, actor: &Actor) -> Option<Role> {
     match actor.kind {
         ActorKind::Console => return Some(Role::Admin),
@@ -152,6 +153,8 @@ pub fn role_of(config: &Config, actor: &Actor) -> Option<Role> {
         Some(Role::Operator)
     } else if actor.is_in(&access.viewers) {
         Some(Role::Viewer)
+    } else if access.open_access {
+        Some(Role::Operator)
     } else {
         None
     }
@@ -205,7 +208,8 @@ pub fn decide(
     // otherwise admin-only: the admin who wrote the schedule already decided.
     let scheduler_off = actor.kind == ActorKind::Scheduler && matches!(verb, Verb::Off);
     if role < spec.min_role && !scheduler_off {
-        let hint = if config.access.is_none() && spec.min_role == Role::Admin {
+        let no_admins = config.access.as_ref().is_none_or(|a| a.admins.is_empty());
+        let hint = if no_admins && spec.min_role == Role::Admin {
             "no admins are configured ([access] admins)"
         } else {
             "ask an admin"
@@ -462,6 +466,38 @@ self_approve = true
                 actor.id
             );
         }
+    }
+
+    #[test]
+    fn open_access_makes_everyone_unlisted_an_operator() {
+        let config = config(
+            "[environments.lt1]\nterraform_dir = \"x\"\n[access]\nopen_access = true\n\
+             admins = [\"U0ADMIN\"]\nviewers = [\"U0VIEW\"]\n",
+        );
+        assert_eq!(role_of(&config, &user("U0ANYONE")), Some(Role::Operator));
+        assert_eq!(role_of(&config, &user("U0ADMIN")), Some(Role::Admin));
+        assert_eq!(role_of(&config, &user("U0VIEW")), Some(Role::Viewer));
+        let closed = super::tests::config(
+            "[environments.lt1]\nterraform_dir = \"x\"\n[access]\nadmins = [\"U0ADMIN\"]\n",
+        );
+        assert_eq!(role_of(&closed, &user("U0ANYONE")), None);
+        // Open access written alone: an operator, and nobody is an admin.
+        let alone = super::tests::config(
+            "[environments.lt1]\nterraform_dir = \"x\"\n[access]\nopen_access = true\n",
+        );
+        assert_eq!(
+            decide(
+                &alone,
+                &user("U0ANYONE"),
+                &verb("off"),
+                &EnvName::new("lt1"),
+                &ChannelId::new("C0X")
+            ),
+            deny(
+                "you need the admin role to run `off`; no admins are configured ([access] admins)",
+                Some(Role::Admin)
+            )
+        );
     }
 
     #[test]

@@ -69,6 +69,9 @@ impl SlackEnv {
 
 pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     let config = app::load_config(config_path)?;
+    if let Some(refusal) = config.serve_access_refusal() {
+        anyhow::bail!(refusal);
+    }
     let slack = SlackEnv::read()?;
     let mode = slack.mode(config.slack.mode)?;
     let listen = config.slack.listen.clone();

@@ -30,6 +30,14 @@ pub struct Serve {
 
 impl Serve {
     pub fn start(bot: &BotFixture, fake: &FakeSlack, mode: Mode, env: &[(&str, String)]) -> Serve {
+        // `serve` refuses to start without [access]; a test that wrote none runs it open, by
+        // saying so as an operator would.
+        if !std::fs::read_to_string(bot.config_path())
+            .unwrap()
+            .contains("[access]")
+        {
+            bot.append_config("[access]\nopen_access = true\n");
+        }
         let config = bot.config_path().display().to_string();
         let mut command = bot.command(&["--config", &config, "serve"]);
         command

@@ -1,0 +1,66 @@
+//! The bot on a host it shares, through the real binary: `serve` refuses to start open by
+//! accident (no `[access]`), `check` warns about what works but is open wider than it should
+//! be (unbound environments, a state directory others can read), and what a run leaves in the
+//! state directory is private to the bot's user.
+
+use crate::support::bot::BotFixture;
+use std::os::unix::fs::PermissionsExt;
+
+fn serve_once(bot: &BotFixture) -> (i32, String) {
+    let config = bot.config_path().display().to_string();
+    let output = bot
+        .command(&["--config", &config, "serve"])
+        .env("SLACK_BOT_TOKEN", "xoxb-test-token")
+        .env("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
+        .env("SLACK_API_URL", "http://127.0.0.1:9/api")
+        .env("LOADTEST_LISTEN", "127.0.0.1:0")
+        .output()
+        .expect("run serve");
+    (
+        output.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn serve_refuses_to_start_without_access_unless_open_access_is_written() {
+    let bot = BotFixture::with_recording_terraform();
+    let (code, stderr) = serve_once(&bot);
+    assert_eq!(code, 2, "{stderr}");
+    assert!(
+        stderr.contains("`serve` refuses to start without [access]"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("open_access = true"), "says how: {stderr}");
+    assert!(
+        !bot.state_dir().join("loadtest.db").exists(),
+        "nothing was started"
+    );
+}
+
+#[test]
+fn check_warns_about_unbound_environments_and_a_wide_state_directory() {
+    let bot = BotFixture::with_recording_terraform();
+    std::fs::create_dir_all(bot.state_dir()).unwrap();
+    std::fs::set_permissions(bot.state_dir(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = bot.config_path().display().to_string();
+    let result = bot.run(&["--config", &config, "check"]);
+    let text = format!("{}{}", result.stdout, result.stderr);
+    assert!(
+        text.contains(
+            "loadtest.toml: environments.local: no `channels`: commands for `local` are accepted from any channel or DM"
+        ),
+        "{text}"
+    );
+    assert!(
+        text.contains(&format!(
+            "warning: the state directory {} is mode 0755",
+            bot.state_dir().display()
+        )),
+        "{text}"
+    );
+    assert!(
+        text.contains("warning: ") && text.contains("refuses to start without [access]"),
+        "{text}"
+    );
+}
