@@ -61,7 +61,7 @@ impl App {
             })?
             .with_masker((*masker).clone());
         let state_dir = config.store.dir.clone();
-        std::fs::create_dir_all(&state_dir)
+        crate::private_fs::create_private_dir_all(&state_dir)
             .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
         let open_store = || {
             Store::open_in_dir(&state_dir)

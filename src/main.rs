@@ -55,6 +55,9 @@ enum CliCommand {
 }
 
 fn main() -> ExitCode {
+    // Before anything is created: the state directory's plans, logs and store are the bot's
+    // user's alone (explicit modes in `private_fs` back this up).
+    loadtest_bot::private_fs::restrict_umask();
     let cli = Cli::parse();
     app::init_tracing();
     let config_path = cli.config.unwrap_or_else(|| PathBuf::from("loadtest.toml"));

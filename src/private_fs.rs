@@ -48,6 +48,11 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> io::Result<()> {
     file.write_all(bytes)
 }
 
+/// Narrows a file someone else wrote (Terraform's saved plan) to 0600.
+pub fn narrow_to_private(path: &Path) -> io::Result<()> {
+    std::fs::set_permissions(path, std::fs::Permissions::from_mode(FILE_MODE))
+}
+
 /// A warning when an existing directory can be read, written or entered by its group or
 /// others; `None` when it is private or does not exist.
 pub fn wide_dir_warning(path: &Path) -> Option<String> {

@@ -7,6 +7,7 @@ use crate::model::{EnvName, RunId};
 use crate::terraform::runner::CancelSignal;
 use std::io::{Seek, Write};
 use std::os::fd::AsRawFd;
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
 
@@ -53,8 +54,9 @@ impl EnvFileLock {
         env: &EnvName,
         run_id: RunId,
     ) -> std::io::Result<Option<EnvFileLock>> {
-        std::fs::create_dir_all(lock_dir)?;
+        crate::private_fs::create_private_dir_all(lock_dir)?;
         let mut file = std::fs::OpenOptions::new()
+            .mode(crate::private_fs::FILE_MODE)
             .create(true)
             .truncate(false)
             .read(true)

@@ -231,7 +231,7 @@ impl<'a> Bench<'a> {
             .workspace(&spec.env)
             .ok_or_else(|| anyhow::anyhow!("environment {} is not configured", spec.env))?;
         let dir = services.run_dir(spec.run_id);
-        tokio::fs::create_dir_all(&dir).await?;
+        crate::private_fs::create_private_dir_all(&dir)?;
         let log_path = approved
             .and_then(|record| record.log_path.clone())
             .unwrap_or_else(|| dir.join("terraform.log"));
@@ -356,6 +356,9 @@ impl<'a> Bench<'a> {
         let Some(has_changes) = plan.plan_has_changes() else {
             return Ok(Err(failed_step(&plan, "plan", None)));
         };
+        // The saved plan embeds the prior state: Terraform writes it under our umask, and it
+        // is narrowed explicitly as well.
+        crate::private_fs::narrow_to_private(&self.plan_path)?;
         let shown = services
             .runner
             .show_json(&self.workspace, Some(&self.plan_path), timeout)
@@ -576,10 +579,7 @@ async fn write_var_file(runs: &Runs, spec: &RunSpec, path: &Path) -> anyhow::Res
         "environment_name".into(),
         serde_json::Value::String(spec.env.to_string()),
     );
-    tokio::fs::write(
-        path,
-        serde_json::to_vec_pretty(&serde_json::Value::Object(variables))?,
-    )
-    .await?;
+    let text = serde_json::to_vec_pretty(&serde_json::Value::Object(variables))?;
+    crate::private_fs::write_private(path, &text)?;
     Ok(())
 }

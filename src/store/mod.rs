@@ -25,6 +25,7 @@ pub use runs::{ChangeCounts, FinishedRun, NewRun, RunRecord};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -102,11 +103,20 @@ impl Store {
     /// up for several processes at once and brings its schema up to date.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
         if let Some(dir) = path.parent().filter(|dir| !dir.as_os_str().is_empty()) {
-            std::fs::create_dir_all(dir).map_err(|source| StoreError::CreateDir {
-                path: dir.to_path_buf(),
-                source,
+            crate::private_fs::create_private_dir_all(dir).map_err(|source| {
+                StoreError::CreateDir {
+                    path: dir.to_path_buf(),
+                    source,
+                }
             })?;
         }
+        // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
+        // database file's permissions.
+        let _ = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(crate::private_fs::FILE_MODE)
+            .open(path);
         let open_error = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,

@@ -133,7 +133,7 @@ impl TerraformRunner {
         {
             return Ok(None);
         }
-        tokio::fs::create_dir_all(ws.data_dir()).await?;
+        crate::private_fs::create_private_dir_all(&ws.data_dir())?;
         let mut args: Vec<String> = vec![
             "init".into(),
             "-input=false".into(),
@@ -175,7 +175,7 @@ impl TerraformRunner {
                 }
             }
         }
-        tokio::fs::write(ws.init_stamp_path(), &hash).await?;
+        crate::private_fs::write_private(&ws.init_stamp_path(), hash.as_bytes())?;
         Ok(Some(result))
     }
 

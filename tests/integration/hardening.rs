@@ -64,3 +64,43 @@ fn check_warns_about_unbound_environments_and_a_wide_state_directory() {
         "{text}"
     );
 }
+
+fn mode_of(path: &std::path::Path) -> u32 {
+    std::fs::metadata(path)
+        .unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+        .permissions()
+        .mode()
+        & 0o777
+}
+
+#[test]
+fn what_a_run_leaves_in_the_state_directory_is_private() {
+    let bot = BotFixture::with_fake_terraform();
+    let config = bot.config_path().display().to_string();
+    // The test runner's umask is usually 022: the bot sets its own.
+    let result = bot.run(&["--config", &config, "exec", "--", "up", "small"]);
+    assert_eq!(result.code, 0, "{result:?}");
+    let state = bot.state_dir();
+    for dir in [
+        "",
+        "runs",
+        "runs/1",
+        "envs",
+        "envs/local",
+        "envs/local/tf-data",
+        "locks",
+    ] {
+        assert_eq!(mode_of(&state.join(dir)), 0o700, "{dir}/");
+    }
+    for file in [
+        "loadtest.db",
+        "loadtest.db-wal",
+        "runs/1/terraform.log",
+        "runs/1/vars.tfvars.json",
+        "runs/1/plan.tfplan",
+        "envs/local/tf-data/loadtest-init.sha256",
+        "locks/local.lock",
+    ] {
+        assert_eq!(mode_of(&state.join(file)), 0o600, "{file}");
+    }
+}
