@@ -25,7 +25,6 @@ pub use runs::{ChangeCounts, FinishedRun, NewRun, RunRecord};
 
 use chrono::{DateTime, Utc};
 use rusqlite::{Connection, OpenFlags, Row, Transaction, TransactionBehavior};
-use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
@@ -110,13 +109,7 @@ impl Store {
                 }
             })?;
         }
-        // Created 0600 before SQLite opens it: SQLite gives its -wal and -shm files the
-        // database file's permissions.
-        let _ = std::fs::OpenOptions::new()
-            .write(true)
-            .create_new(true)
-            .mode(crate::private_fs::FILE_MODE)
-            .open(path);
+
         let open_error = |source| StoreError::Open {
             path: path.to_path_buf(),
             source,
@@ -125,6 +118,11 @@ impl Store {
             | OpenFlags::SQLITE_OPEN_CREATE
             | OpenFlags::SQLITE_OPEN_NO_MUTEX;
         let conn = Connection::open_with_flags(path, flags).map_err(open_error)?;
+        // Narrowed before WAL mode is set: SQLite gives the -wal and -shm files it creates
+        // the database file's permissions.
+        if let Err(error) = crate::private_fs::narrow_to_private(path) {
+            tracing::warn!(path = %path.display(), %error, "cannot make the store private");
+        }
         configure(&conn, true).map_err(open_error)?;
         migrate(conn, Some(path.to_path_buf()))
     }
