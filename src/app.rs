@@ -51,7 +51,10 @@ impl App {
                 config.terraform.sizes.display()
             )
         })?;
-        let masker = Arc::new(Masker::from_env(config.mask_regexes()));
+        let masker = Arc::new(Masker::from_env_and_values(
+            config.backend_config_values(),
+            config.mask_regexes(),
+        )?);
         let renderer = Renderer::load(&config.terraform.templates)
             .with_context(|| {
                 format!(

@@ -28,6 +28,18 @@ const BUILT_IN_PATTERNS: &[&str] = &[
     r"(?i)aws_secret_access_key\s*[=:]\s*\S+",
 ];
 
+/// How large the compiled literal alternation may grow: a few hundred long secrets exceed the
+/// regex crate's default.
+const LITERALS_SIZE_LIMIT: usize = 64 << 20;
+
+/// The masker could not be built: starting without it would mean masking nothing.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the masker for {count} secret values: {source}; refusing to start unmasked")]
+pub struct MaskerError {
+    count: usize,
+    source: regex::Error,
+}
+
 /// Object keys whose string values are masked in [`Masker::mask_json`] whatever they hold.
 const SENSITIVE_KEY_WORDS: &[&str] = &["password", "secret", "token", "private_key"];
 
@@ -64,8 +76,18 @@ pub fn is_secret_env_name(name: &str) -> bool {
 }
 
 impl Masker {
-    /// A masker for these literal values plus the built-in patterns plus `patterns`.
-    pub fn new(secret_values: Vec<String>, patterns: Vec<Regex>) -> Masker {
+    /// A masker for these literal values plus the built-in patterns plus `patterns`. Fails
+    /// closed: if the literals cannot be compiled, there is no masker (a startup error).
+    pub fn new(secret_values: Vec<String>, patterns: Vec<Regex>) -> Result<Masker, MaskerError> {
+        Self::with_size_limit(secret_values, patterns, LITERALS_SIZE_LIMIT)
+    }
+
+    /// [`Masker::new`] with another limit on the compiled literals (tests make it fail).
+    pub(crate) fn with_size_limit(
+        secret_values: Vec<String>,
+        patterns: Vec<Regex>,
+        size_limit: usize,
+    ) -> Result<Masker, MaskerError> {
         let mut literals: Vec<String> = Vec::new();
         for secret in secret_values {
             if secret.chars().count() < MIN_SECRET_LEN {
@@ -93,13 +115,16 @@ impl Masker {
                 .map(|s| regex::escape(s))
                 .collect::<Vec<_>>()
                 .join("|");
-            // Escaped literals always form a valid regex; the size limit is raised because a
-            // few hundred long secrets can exceed the default, and failing here must not mean
-            // "mask nothing".
-            regex::RegexBuilder::new(&alternation)
-                .size_limit(64 << 20)
+            // Escaped literals always form a valid regex, so only the size limit can fail it,
+            // and that must stop the bot rather than mean "mask nothing".
+            let built = regex::RegexBuilder::new(&alternation)
+                .size_limit(size_limit)
                 .build()
-                .ok()
+                .map_err(|source| MaskerError {
+                    count: literals.len(),
+                    source,
+                })?;
+            Some(built)
         };
         let mut all_patterns: Vec<Regex> = BUILT_IN_PATTERNS
             .iter()
@@ -115,27 +140,37 @@ impl Masker {
         .size_limit(64 << 20)
         .build()
         .ok();
-        Masker {
+        Ok(Masker {
             literals,
             patterns: all_patterns,
             any,
-        }
+        })
     }
 
     /// Masks the secret variables of this process's environment (see the module doc).
-    pub fn from_env(extra_patterns: Vec<Regex>) -> Masker {
-        Self::from_vars(
-            std::env::vars_os()
-                .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?))),
-            extra_patterns,
-        )
+    pub fn from_env(extra_patterns: Vec<Regex>) -> Result<Masker, MaskerError> {
+        Self::from_env_and_values(Vec::new(), extra_patterns)
+    }
+
+    /// [`Masker::from_env`] plus literal `values` the config holds (backend settings).
+    pub fn from_env_and_values(
+        values: Vec<String>,
+        extra_patterns: Vec<Regex>,
+    ) -> Result<Masker, MaskerError> {
+        let mut secrets: Vec<String> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .filter(|(name, _)| is_secret_env_name(name))
+            .map(|(_, value)| value)
+            .collect();
+        secrets.extend(values);
+        Self::new(secrets, extra_patterns)
     }
 
     /// [`Masker::from_env`] over given variables (tests, or a child's prepared environment).
     pub fn from_vars(
         vars: impl IntoIterator<Item = (String, String)>,
         extra_patterns: Vec<Regex>,
-    ) -> Masker {
+    ) -> Result<Masker, MaskerError> {
         let secrets = vars
             .into_iter()
             .filter(|(name, _)| is_secret_env_name(name))
@@ -232,7 +267,7 @@ mod tests {
     use serde_json::json;
 
     fn masker(secrets: &[&str]) -> Masker {
-        Masker::new(secrets.iter().map(|s| s.to_string()).collect(), Vec::new())
+        Masker::new(secrets.iter().map(|s| s.to_string()).collect(), Vec::new()).expect("masker")
     }
 
     fn check(m: &Masker, input: &str, expected: &str) {
@@ -284,7 +319,8 @@ mod tests {
         let m = Masker::new(
             vec!["hunter2-secret".into()],
             vec![Regex::new(r"(?i)internal-[a-z]{4}").unwrap()],
-        );
+        )
+        .expect("masker");
         let any = m.any.as_ref().expect("the set builds");
         // Literals (one regex) + four built-in patterns + one extra.
         assert_eq!(any.len(), 6);
@@ -305,7 +341,8 @@ mod tests {
         let m = Masker::new(
             Vec::new(),
             vec![Regex::new(r"ghp_[A-Za-z0-9]+").expect("regex")],
-        );
+        )
+        .expect("masker");
         check(&m, "gh ghp_abcDEF123 done", "gh *** done");
     }
 
@@ -334,7 +371,8 @@ mod tests {
                 ("HOME".to_string(), "/home/runner".to_string()),
             ],
             Vec::new(),
-        );
+        )
+        .expect("masker");
         check(&m, "bot-token-value /home/runner pw", "*** /home/runner pw");
     }
 
@@ -360,5 +398,17 @@ mod tests {
             "***": true,
         });
         assert_eq!(m.mask_json(&input), expected);
+    }
+
+    #[test]
+    fn a_literal_set_that_cannot_be_built_is_an_error_not_an_empty_masker() {
+        let secrets = vec!["a-long-enough-secret".to_string(); 3];
+        let error = Masker::with_size_limit(secrets.clone(), Vec::new(), 16)
+            .expect_err("a tiny limit cannot hold the literals");
+        let text = error.to_string();
+        assert!(text.contains("refusing to start unmasked"), "{text}");
+        // The same secrets with the real limit mask.
+        let m = Masker::new(secrets, Vec::new()).expect("masker");
+        check(&m, "x a-long-enough-secret y", "x *** y");
     }
 }

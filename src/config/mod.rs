@@ -140,6 +140,15 @@ impl Config {
             .collect()
     }
 
+    /// Every environment's `backend_config` value: masked like secrets (they may name a
+    /// bucket, a role or carry credentials), in everything sent or stored.
+    pub fn backend_config_values(&self) -> Vec<String> {
+        self.environments
+            .values()
+            .flat_map(|env| env.backend_config.values().cloned())
+            .collect()
+    }
+
     /// The compiled `mask_patterns` (for the masker, which owns masking).
     pub fn mask_regexes(&self) -> Vec<Regex> {
         self.mask_patterns.clone()

@@ -44,7 +44,13 @@ pub async fn run_check(config_path: &Path) -> anyhow::Result<ExitClass> {
             return Ok(ExitClass::Rejected);
         }
     }
-    let masker = Arc::new(crate::masker::Masker::from_env(config.mask_regexes()));
+    let masker = match crate::masker::Masker::from_env(config.mask_regexes()) {
+        Ok(masker) => Arc::new(masker),
+        Err(error) => {
+            println!("{error}");
+            return Ok(ExitClass::Rejected);
+        }
+    };
     let runner = crate::terraform::runner::TerraformRunner::new(&config.terraform.binary, masker);
     match runner.version().await {
         Ok(version) => println!("ok: {} ({version})", config.terraform.binary),

@@ -550,7 +550,7 @@ mod tests {
 
     #[test]
     fn masker_hides_secrets_in_rendered_messages() {
-        let masker = Masker::new(vec!["sup3r-secret-pw".into()], Vec::new());
+        let masker = Masker::new(vec!["sup3r-secret-pw".into()], Vec::new()).unwrap();
         let renderer = renderer().with_masker(masker);
         let view = finished(
             Vec::new(),

@@ -103,7 +103,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("terraform.log");
         std::os::unix::fs::symlink("/dev/full", &path).unwrap();
-        let masker = Arc::new(Masker::new(Vec::new(), Vec::new()));
+        let masker = Arc::new(Masker::new(Vec::new(), Vec::new()).unwrap());
         let mut log = RunLog::create(&path, masker).await.unwrap();
         log.line("one").await;
         log.line("two").await;
@@ -122,7 +122,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("runs/1/terraform.log");
-        let masker = Arc::new(Masker::new(vec!["hunter2-secret".into()], Vec::new()));
+        let masker = Arc::new(Masker::new(vec!["hunter2-secret".into()], Vec::new()).unwrap());
         let mut log = RunLog::create(&path, masker).await.unwrap();
         log.line("password hunter2-secret").await;
         log.flush().await;
