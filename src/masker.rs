@@ -402,13 +402,13 @@ mod tests {
 
     #[test]
     fn a_literal_set_that_cannot_be_built_is_an_error_not_an_empty_masker() {
-        let secrets = vec!["a-long-enough-secret".to_string(); 3];
-        let error = Masker::with_size_limit(secrets.clone(), Vec::new(), 16)
+        let secrets: Vec<String> = (0..50).map(|i| format!("secret-value-{i:04}")).collect();
+        let error = Masker::with_size_limit(secrets.clone(), Vec::new(), 100)
             .expect_err("a tiny limit cannot hold the literals");
         let text = error.to_string();
         assert!(text.contains("refusing to start unmasked"), "{text}");
         // The same secrets with the real limit mask.
         let m = Masker::new(secrets, Vec::new()).expect("masker");
-        check(&m, "x a-long-enough-secret y", "x *** y");
+        check(&m, "x secret-value-0042 y", "x *** y");
     }
 }
