@@ -150,8 +150,12 @@ impl TerraformRunner {
                 ws.work_dir.join("workspaces").display()
             ));
         }
-        for (key, value) in &ws.backend_config {
-            args.push(format!("-backend-config={key}={value}"));
+        if !ws.backend_config.is_empty() {
+            // A private file, never the command line (`/proc/*/cmdline` is world-readable)
+            // nor the log; the values are masked besides.
+            let file = ws.backend_config_file();
+            crate::private_fs::write_private(&file, ws.backend_config_hcl().as_bytes())?;
+            args.push(format!("-backend-config={}", file.display()));
         }
         let arg_refs: Vec<&str> = args.iter().map(String::as_str).collect();
         log.line(&format!("$ terraform {}", args.join(" "))).await;

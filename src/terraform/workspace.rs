@@ -55,6 +55,26 @@ impl Workspace {
         })
     }
 
+    /// Where `init` reads the configured backend settings from (mode 0600).
+    pub fn backend_config_file(&self) -> PathBuf {
+        self.work_dir.join("backend-config.hcl")
+    }
+
+    /// The backend settings as a `-backend-config` file: `key = "value"` lines, values as
+    /// quoted HCL strings (JSON escapes, template sequences `${`/`%{` escaped as `$${`/`%%{`).
+    pub fn backend_config_hcl(&self) -> String {
+        self.backend_config
+            .iter()
+            .map(|(key, value)| {
+                let quoted = serde_json::to_string(value)
+                    .unwrap_or_default()
+                    .replace("${", "$${")
+                    .replace("%{", "%%{");
+                format!("{key} = {quoted}\n")
+            })
+            .collect()
+    }
+
     pub(super) fn init_stamp_path(&self) -> PathBuf {
         self.data_dir().join("loadtest-init.sha256")
     }
@@ -121,4 +141,33 @@ pub fn uses_local_backend(root_dir: &Path) -> bool {
                 .map(|text| pattern.is_match(&text))
                 .unwrap_or(false)
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backend_settings_become_quoted_hcl_lines() {
+        let ws = Workspace {
+            root_dir: PathBuf::from("/r"),
+            work_dir: PathBuf::from("/w"),
+            workspace: "default".into(),
+            backend_config: BTreeMap::from([
+                ("bucket".to_string(), "tfstate-loadtest".to_string()),
+                (
+                    "key".to_string(),
+                    "a \"quoted\" ${not_a_template} %{x}\\".to_string(),
+                ),
+            ]),
+        };
+        assert_eq!(
+            ws.backend_config_hcl(),
+            "bucket = \"tfstate-loadtest\"\nkey = \"a \\\"quoted\\\" $${not_a_template} %%{x}\\\\\"\n"
+        );
+        assert_eq!(
+            ws.backend_config_file(),
+            PathBuf::from("/w/backend-config.hcl")
+        );
+    }
 }

@@ -104,3 +104,48 @@ fn what_a_run_leaves_in_the_state_directory_is_private() {
         assert_eq!(mode_of(&state.join(file)), 0o600, "{file}");
     }
 }
+
+#[test]
+fn backend_settings_reach_terraform_in_a_private_file_and_are_masked() {
+    let bot = BotFixture::with_fake_terraform();
+    let bucket = "tfstate-loadtest-private-4242";
+    let role = "arn:aws:iam::123456789012:role/loadtest-state-writer";
+    let text = std::fs::read_to_string(bot.config_path())
+        .unwrap()
+        .replacen(
+        "default = true\n",
+        &format!(
+            "default = true\nbackend_config = {{ bucket = \"{bucket}\", role_arn = \"{role}\" }}\n"
+        ),
+        1,
+    );
+    std::fs::write(bot.config_path(), text).unwrap();
+    let config = bot.config_path().display().to_string();
+    let output = bot
+        .command(&["--config", &config, "exec", "--", "up", "small"])
+        .env("FAKE_TF_CALLS", bot.dir.path().join("calls"))
+        .output()
+        .unwrap();
+    let answer = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert_eq!(output.status.code(), Some(0), "{answer}");
+    let file = bot.state_dir().join("envs/local/backend-config.hcl");
+    let calls = std::fs::read_to_string(bot.dir.path().join("calls")).unwrap();
+    let init = calls.lines().find(|l| l.starts_with("init")).unwrap();
+    assert!(
+        init.ends_with(&format!("-backend-config={}", file.display())),
+        "{init}"
+    );
+    for value in [bucket, role] {
+        assert!(!calls.contains(value), "on the command line: {calls}");
+        assert!(!answer.contains(value), "in the answer: {answer}");
+    }
+    assert_eq!(mode_of(&file), 0o600);
+    assert_eq!(
+        std::fs::read_to_string(&file).unwrap(),
+        format!("bucket = \"{bucket}\"\nrole_arn = \"{role}\"\n")
+    );
+    let log = std::fs::read_to_string(bot.state_dir().join("runs/1/terraform.log")).unwrap();
+    assert!(log.contains("backend settings from"), "{log}");
+    assert!(!log.contains(bucket) && !log.contains(role), "{log}");
+    assert!(log.contains("bucket = \"***\""), "{log}");
+}
