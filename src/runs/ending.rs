@@ -11,7 +11,7 @@ use crate::render::views::{
     ChangeCounts as CountsView, DestructiveItem, DiagnosticItem, FinishedView, KeyOutputs,
     PlanView, RunRef,
 };
-use crate::store::{ChangeCounts, FinishedRun, RunRecord};
+use crate::store::{ChangeCounts, FinishedRun, Owner, RunRecord};
 use crate::terraform::events::state_lock_info;
 use crate::terraform::plan_summary::PlanSummary;
 use crate::terraform::progress::ApplySummary;
@@ -281,11 +281,16 @@ pub(super) fn report_expired(runs: &Runs, run: RunId) {
 /// them in their channel. Runs of live processes (an `exec` next to `serve`) are left
 /// alone.
 pub(super) fn recover_interrupted(runs: &Runs) -> anyhow::Result<Vec<RunId>> {
-    // Our own pid counts as dead: a restarted container often gets its predecessor's pid.
-    let me = std::process::id();
+    // Our own pid counts as dead: a restarted container often gets its predecessor's pid;
+    // so does a pid recorded in another boot.
+    let me = this_process();
     let services = &runs.services;
     let interrupted = services.store.mark_interrupted_dead_runs(
-        |pid| pid != me && process_is_alive(i64::from(pid)),
+        |pid, boot| {
+            pid != me.pid
+                && boot.is_none_or(|boot| boot == me.boot_id)
+                && process_is_alive(i64::from(pid))
+        },
         chrono::Utc::now(),
     )?;
     let mut ids = Vec::new();
@@ -317,6 +322,35 @@ pub(super) fn recover_interrupted(runs: &Runs) -> anyhow::Result<Vec<RunId>> {
         services.outlet.post_for_run(&run.channel, &message, &owner);
     }
     Ok(ids)
+}
+
+/// This process as a run's owner: its pid and the boot it runs in.
+pub fn this_process() -> Owner {
+    static BOOT_ID: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let boot_id = BOOT_ID.get_or_init(|| {
+        std::fs::read_to_string("/proc/sys/kernel/random/boot_id")
+            .map(|id| id.trim().to_string())
+            .unwrap_or_default()
+    });
+    Owner {
+        pid: std::process::id(),
+        boot_id: boot_id.clone(),
+    }
+}
+
+/// A run some other process took over or ended (interrupted, cancelled, …) before this job
+/// started Terraform, or before its apply: the job shows the stored outcome and writes
+/// nothing, so the other process's record stands.
+pub(super) fn report_abandoned(runs: &Runs, spec: &RunSpec, outcome: RunOutcome, note: String) {
+    let Ok(Some(record)) = runs.services.store.get_run(spec.run_id) else {
+        return;
+    };
+    let mut view = finished_view_from_record(&record);
+    view.note = Some(note);
+    let message = runs
+        .services
+        .message(runs.services.renderer.finished(outcome, &view));
+    runs.show(spec.run_id, &spec.channel, &message, UpdateKind::Final);
 }
 
 /// Whether a process with this pid exists (signal 0 probes without signalling).

@@ -2,14 +2,15 @@
 //! stop, or apply of the saved plan. Every step either continues or concludes the run; the run
 //! ends in exactly one place ([`execute`]), which records the conclusion and shows it.
 
-use super::ending::{end_with_result, finish, Ending};
+use super::effects::{record_size_and_lease, write_var_file};
+use super::ending::{end_with_result, finish, report_abandoned, this_process, Ending};
 use super::queue::{JobContext, OnBlocked};
 use super::reporter::ProgressReporter;
 use super::{queue_position_text, RunCommand, RunSpec, Runs};
 use crate::model::{RunOutcome, SlackUserId};
 use crate::outlet::{MessageHandle, RunOwner, UpdateKind};
 use crate::render::views::{ApprovalView, DestructiveItem, PlanView, ProgressView, RunStartedView};
-use crate::store::{ChangeCounts, Lease, RunRecord};
+use crate::store::{ChangeCounts, RunRecord};
 use crate::terraform::events::TfEvent;
 use crate::terraform::plan_summary::PlanSummary;
 use crate::terraform::progress::{Phase, Progress};
@@ -26,6 +27,9 @@ enum Conclusion {
     Ended(RunOutcome, Ending),
     /// The plan waits for an approver; its message already shows the buttons.
     AwaitingApproval,
+    /// Another process changed the stored run first (interrupted, cancelled, …): Terraform
+    /// was not started (or not applied); the stored outcome stands, the message says why.
+    Abandoned(RunOutcome, String),
 }
 
 /// Queues a run (or, for a plan, starts it at once) and returns the acknowledgement text.
@@ -151,6 +155,11 @@ async fn execute(runs: Arc<Runs>, spec: RunSpec, context: JobContext, approved: 
             outcome
         }
         Ok(Conclusion::AwaitingApproval) => RunOutcome::AwaitingApproval,
+        Ok(Conclusion::Abandoned(outcome, note)) => {
+            tracing::warn!(run = %spec.run_id, %outcome, "run changed by another process; not run");
+            report_abandoned(&runs, &spec, outcome, note);
+            outcome
+        }
         Err(error) => {
             let text = runs
                 .services
@@ -201,6 +210,15 @@ async fn run_steps(
     approved: Option<RunRecord>,
     started: Instant,
 ) -> anyhow::Result<Conclusion> {
+    // Claimed in the store immediately before anything runs: a run another process marked
+    // interrupted or cancelled meanwhile is not started.
+    let claimed =
+        runs.services
+            .store
+            .start_if_queued(spec.run_id, &this_process(), chrono::Utc::now())?;
+    if let Err(outcome) = claimed {
+        return Ok(abandoned(spec, outcome, "before Terraform started"));
+    }
     let mut bench = Bench::open(runs, spec, context, approved.as_ref()).await?;
     let reporter = ProgressReporter::start(runs, spec, Arc::clone(&bench.progress), started);
     let concluded = match approved {
@@ -242,9 +260,6 @@ impl<'a> Bench<'a> {
                 .ok_or_else(|| anyhow::anyhow!("run #{} has no saved plan", spec.run_id))?,
             None => dir.join("plan.tfplan"),
         };
-        services
-            .store
-            .mark_started(spec.run_id, std::process::id(), chrono::Utc::now())?;
         services.store.set_log_path(spec.run_id, &log_path)?;
         let log = RunLog::create(&log_path, Arc::clone(&services.masker)).await?;
         Ok(Bench {
@@ -446,6 +461,13 @@ impl<'a> Bench<'a> {
                     summary.add + summary.change + summary.destroy + 2 * summary.replace;
             }
         }
+        // The last moment to notice another process took the run over: nothing applied yet.
+        if let Err(outcome) = services
+            .store
+            .still_owned(self.spec.run_id, &this_process())?
+        {
+            return Ok(abandoned(self.spec, outcome, "before its apply"));
+        }
         // The apply stream ends with the outputs' values: no separate `output -json` needed.
         let streamed: Arc<Mutex<Option<BTreeMap<String, OutputValue>>>> = Arc::default();
         let apply = {
@@ -494,6 +516,15 @@ impl<'a> Bench<'a> {
     }
 }
 
+/// A run that another process changed in the store (to `outcome`) before `when`.
+fn abandoned(spec: &RunSpec, outcome: RunOutcome, when: &str) -> Conclusion {
+    let note = format!(
+        "run #{} was marked {outcome} by another process {when}; nothing was applied",
+        spec.run_id
+    );
+    Conclusion::Abandoned(outcome, note)
+}
+
 /// The conclusion of a Terraform step that failed, timed out or was cancelled.
 fn failed_step(
     result: &crate::terraform::runner::CommandResult,
@@ -529,57 +560,4 @@ fn failed_apply(
     ending.error = unknown.error;
     ending.state_unknown = true;
     Conclusion::Ended(RunOutcome::Failed, ending)
-}
-
-/// After an apply (or a plan with nothing to change): the size the environment is at now,
-/// and its lease (set by `up`, cleared by a scale-down).
-fn record_size_and_lease(runs: &Runs, spec: &RunSpec) -> anyhow::Result<()> {
-    let store = &runs.services.store;
-    let now = chrono::Utc::now();
-    let size = spec.command.size();
-    store.set_env_size(&spec.env, &size, now)?;
-    if size.is_scale_down() {
-        store.clear_lease(&spec.env)?;
-    } else if let Some(lease) = spec.command.lease() {
-        store.set_lease(&Lease {
-            env: spec.env.clone(),
-            size,
-            expires_at: now + chrono::Duration::from_std(lease).unwrap_or_default(),
-            set_by: spec.requester.clone(),
-            set_at: now,
-        })?;
-    }
-    Ok(())
-}
-
-/// Writes the run's variables: the environment's own (e.g. `aws_endpoint`), then the set's,
-/// then `environment_name`. Only these values ever reach Terraform.
-async fn write_var_file(runs: &Runs, spec: &RunSpec, path: &Path) -> anyhow::Result<()> {
-    let services = &runs.services;
-    let size = spec.command.size();
-    let set = services
-        .sizes
-        .get(size.as_str())
-        .ok_or_else(|| anyhow::anyhow!("variable set {size} is not defined"))?;
-    let mut variables = serde_json::Map::new();
-    if let Some(env_config) = services.config.env(&spec.env) {
-        for (key, value) in &env_config.tf_vars {
-            // A TF_VAR_<name> in the bot's environment wins over the config (so
-            // TF_VAR_aws_endpoint can point a deployment elsewhere); a var file would beat it.
-            if std::env::var_os(format!("TF_VAR_{key}")).is_some() {
-                continue;
-            }
-            variables.insert(key.clone(), value.clone());
-        }
-    }
-    for (key, value) in &set.variables {
-        variables.insert(key.clone(), value.clone());
-    }
-    variables.insert(
-        "environment_name".into(),
-        serde_json::Value::String(spec.env.to_string()),
-    );
-    let text = serde_json::to_vec_pretty(&serde_json::Value::Object(variables))?;
-    crate::private_fs::write_private(path, &text)?;
-    Ok(())
 }

@@ -7,9 +7,11 @@
 //! never leaves a result that exists only in a chat message.
 //!
 //! - [`queue`] / [`env_lock`]: one job per environment, in this process and across processes.
-//! - `job`: the steps of a run; `ending`: how a run ends (store, then message);
+//! - `job`: the steps of a run; `effects`: its var file, size and lease; `ending`: how a
+//!   run ends (store, then message);
 //!   `reporter`: throttled progress updates; `messages`: the one message per run.
 
+mod effects;
 mod ending;
 pub mod env_lock;
 mod job;
@@ -17,7 +19,7 @@ mod messages;
 pub mod queue;
 mod reporter;
 
-pub use ending::process_is_alive;
+pub use ending::{process_is_alive, this_process};
 pub use queue::{CancelOutcome, LaneSnapshot, Position};
 
 use crate::model::{ChannelId, EnvName, RunId, RunOutcome, SizeName, SlackUserId};

@@ -5,7 +5,7 @@
 
 use super::runs::{run_from_row, select_run, RunRecord, RUN_COLUMNS};
 use super::CachedStatements as _;
-use super::{millis, Store, StoreError};
+use super::{millis, Owner, Store, StoreError};
 use crate::model::{RunId, RunOutcome, SlackUserId};
 use chrono::{DateTime, Utc};
 use rusqlite::{params, OptionalExtension};
@@ -59,15 +59,17 @@ impl Store {
     }
 
     /// Apply was clicked (or `approve` typed): the run becomes `queued` again, approved by
-    /// `approver`, and the caller applies its saved plan. Atomic: of two concurrent calls,
-    /// one gets the run and the other [`ApprovalError::AlreadyTaken`].
+    /// `approver` and owned by the approving process (`owner`), which applies its saved plan.
+    /// Atomic: of two concurrent calls, one gets the run and the other
+    /// [`ApprovalError::AlreadyTaken`].
     pub fn take_approval(
         &self,
         id: RunId,
         approver: &SlackUserId,
+        owner: &Owner,
         now: DateTime<Utc>,
     ) -> Result<RunRecord, ApprovalError> {
-        self.decide(id, approver, now, RunOutcome::Queued)
+        self.decide(id, approver, now, RunOutcome::Queued, Some(owner))
     }
 
     /// Cancel was clicked (or `reject` typed): the run ends `rejected`; `approved_by` then
@@ -78,7 +80,7 @@ impl Store {
         rejecter: &SlackUserId,
         now: DateTime<Utc>,
     ) -> Result<RunRecord, ApprovalError> {
-        self.decide(id, rejecter, now, RunOutcome::Rejected)
+        self.decide(id, rejecter, now, RunOutcome::Rejected, None)
     }
 
     /// Ends every approval wait that ran out by `now` as `cancelled` with the error
@@ -105,6 +107,7 @@ impl Store {
         decided_by: &SlackUserId,
         now: DateTime<Utc>,
         new_outcome: RunOutcome,
+        owner: Option<&Owner>,
     ) -> Result<RunRecord, ApprovalError> {
         let finished_at = new_outcome.is_final().then(|| millis(now));
         self.write(|tx| {
@@ -113,7 +116,9 @@ impl Store {
             let won = tx
                 .query_row(
                     &format!(
-                        "UPDATE runs SET outcome = ?2, approved_by = ?3, finished_at = ?4 \
+                        "UPDATE runs SET outcome = ?2, approved_by = ?3, finished_at = ?4, \
+                         owner_pid = COALESCE(?6, owner_pid), \
+                         owner_boot_id = COALESCE(?7, owner_boot_id) \
                          WHERE id = ?1 AND outcome = 'awaiting_approval' \
                          AND (approval_expires_at IS NULL OR approval_expires_at > ?5) \
                          RETURNING {RUN_COLUMNS}"
@@ -123,7 +128,9 @@ impl Store {
                         new_outcome.db_key(),
                         decided_by.as_str(),
                         finished_at,
-                        millis(now)
+                        millis(now),
+                        owner.map(|o| o.pid),
+                        owner.map(|o| o.boot_id.as_str()),
                     ],
                     run_from_row,
                 )
@@ -164,6 +171,13 @@ mod tests {
     use crate::store::test_support::{at, new_run, temp_store};
     use std::sync::{Arc, Barrier};
 
+    fn owner() -> Owner {
+        Owner {
+            pid: 77,
+            boot_id: "boot".into(),
+        }
+    }
+
     fn awaiting(store: &Store, expires_at: DateTime<Utc>) -> RunId {
         let id = store.create_run(&new_run("lt1", "up", "large")).unwrap();
         store.await_approval(id, expires_at).unwrap();
@@ -175,12 +189,17 @@ mod tests {
         let store = Store::open_in_memory().unwrap();
         let id = awaiting(&store, at(100));
         let ana = SlackUserId::new("UANA");
-        let run = store.take_approval(id, &ana, at(10)).unwrap();
+        let run = store.take_approval(id, &ana, &owner(), at(10)).unwrap();
+        // The approving process owns the run now.
+        assert_eq!(
+            (run.owner_pid, run.owner_boot_id.as_deref()),
+            (Some(77), Some("boot"))
+        );
         assert_eq!(run.outcome, RunOutcome::Queued);
         assert_eq!(run.approved_by, Some(ana.clone()));
         assert_eq!(run.finished_at, None);
 
-        let again = store.take_approval(id, &SlackUserId::new("UBOB"), at(11));
+        let again = store.take_approval(id, &SlackUserId::new("UBOB"), &owner(), at(11));
         assert_eq!(
             again.unwrap_err().to_string(),
             "run #1 was already decided by UANA (it is queued)"
@@ -219,7 +238,9 @@ mod tests {
             ),
         ];
         for (id, expected) in cases {
-            let error = store.take_approval(id, &bob, at(200)).unwrap_err();
+            let error = store
+                .take_approval(id, &bob, &owner(), at(200))
+                .unwrap_err();
             assert_eq!(error.to_string(), expected);
         }
         let swept = store.get_run(expired_then_swept).unwrap().unwrap();
@@ -231,7 +252,7 @@ mod tests {
     fn an_approval_past_its_expiry_is_expired_even_before_the_sweep() {
         let store = Store::open_in_memory().unwrap();
         let id = awaiting(&store, at(100));
-        let error = store.take_approval(id, &SlackUserId::new("UANA"), at(100));
+        let error = store.take_approval(id, &SlackUserId::new("UANA"), &owner(), at(100));
         assert!(matches!(error, Err(ApprovalError::Expired { .. })));
         assert_eq!(
             store.get_run(id).unwrap().unwrap().outcome,
@@ -255,7 +276,7 @@ mod tests {
                     let barrier = Arc::clone(&barrier);
                     std::thread::spawn(move || {
                         barrier.wait();
-                        other.take_approval(id, &SlackUserId::new(user), at(10))
+                        other.take_approval(id, &SlackUserId::new(user), &owner(), at(10))
                     })
                 })
                 .collect();

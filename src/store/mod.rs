@@ -14,6 +14,7 @@ mod audit;
 mod fires;
 mod leases;
 mod outbox;
+mod ownership;
 mod runs;
 mod schema;
 
@@ -21,6 +22,7 @@ pub use approval::{ApprovalError, APPROVAL_EXPIRED};
 pub use audit::{AuditEntry, AuditRecord};
 pub use leases::{EnvSize, Hold, Lease, LeaseError};
 pub use outbox::{NewMessage, OutboxId, OutboxMessage};
+pub use ownership::Owner;
 pub use runs::{ChangeCounts, FinishedRun, NewRun, RunRecord};
 
 use chrono::{DateTime, Utc};

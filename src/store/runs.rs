@@ -83,6 +83,8 @@ pub struct RunRecord {
     pub lease: Option<Duration>,
     /// Why Slack refused this run's message (`not delivered: not_in_channel`), if it did.
     pub delivery_error: Option<String>,
+    /// The boot the owner process runs in, with `owner_pid` (a pid from another boot is dead).
+    pub owner_boot_id: Option<String>,
 }
 
 /// A run row's columns. Macros rather than consts so the hot queries below are whole string
@@ -92,7 +94,7 @@ macro_rules! run_columns {
         "id, env, verb, args, size, actor, channel, outcome, \
          created_at, started_at, finished_at, plan_path, log_path, added, changed, destroyed, \
          plan_add, plan_change, plan_destroy, error, owner_pid, message_ts, approval_expires_at, \
-         approved_by, interrupted_from, lease_secs, delivery_error"
+         approved_by, interrupted_from, lease_secs, delivery_error, owner_boot_id"
     };
 }
 
@@ -188,6 +190,7 @@ pub(super) fn run_from_row(row: &Row<'_>) -> rusqlite::Result<RunRecord> {
             .get::<_, Option<i64>>("lease_secs")?
             .map(|secs| Duration::from_secs(secs.max(0) as u64)),
         delivery_error: row.get("delivery_error")?,
+        owner_boot_id: row.get("owner_boot_id")?,
     })
 }
 
@@ -228,7 +231,7 @@ fn path_text(path: &Path) -> Result<&str, StoreError> {
 }
 
 /// Turns "no row changed" into [`StoreError::RunNotFound`].
-fn expect_one(changed: usize, id: RunId) -> Result<(), StoreError> {
+pub(super) fn expect_one(changed: usize, id: RunId) -> Result<(), StoreError> {
     if changed == 0 {
         Err(StoreError::RunNotFound(id))
     } else {
@@ -289,18 +292,6 @@ impl Store {
                 "UPDATE runs SET outcome = ?2, finished_at = COALESCE(finished_at, ?3) \
                  WHERE id = ?1",
                 params![id.0, outcome.db_key(), finished_at],
-            )?;
-            expect_one(changed, id)
-        })
-    }
-
-    /// The job's process picked the run up: it is `running`, owned by `pid`.
-    pub fn mark_started(&self, id: RunId, pid: u32, now: DateTime<Utc>) -> Result<(), StoreError> {
-        self.write(|tx| {
-            let changed = tx.execute_cached(
-                "UPDATE runs SET outcome = 'running', owner_pid = ?2, \
-                 started_at = COALESCE(started_at, ?3) WHERE id = ?1",
-                params![id.0, pid, millis(now)],
             )?;
             expect_one(changed, id)
         })
@@ -400,45 +391,6 @@ impl Store {
     /// environments when `env` is `None`.
     pub fn active_runs(&self, env: Option<&EnvName>) -> Result<Vec<RunRecord>, StoreError> {
         self.read(|tx| select_active_runs(tx, env))
-    }
-
-    /// At start-up: every `queued` or `running` run whose owner process is gone (per
-    /// `is_alive`, or no owner recorded) becomes `interrupted`, with `interrupted_from`
-    /// saying which it was. Returns those runs, as now stored, for reporting.
-    ///
-    /// Awaiting-approval runs are left alone: they wait for a person, not for a process, and
-    /// [`Store::expire_approvals`] ends them. The caller should count its own pid as dead
-    /// here (a restarted container often gets the same pid as its predecessor).
-    pub fn mark_interrupted_dead_runs(
-        &self,
-        is_alive: impl Fn(u32) -> bool,
-        now: DateTime<Utc>,
-    ) -> Result<Vec<RunRecord>, StoreError> {
-        self.write(|tx| {
-            let candidates: Vec<(i64, Option<u32>)> = {
-                let mut statement = tx.prepare_cached(
-                    "SELECT id, owner_pid FROM runs \
-                     WHERE outcome IN ('queued', 'running') ORDER BY id",
-                )?;
-                let rows = statement.query_map([], |row| Ok((row.get(0)?, row.get(1)?)))?;
-                rows.collect::<rusqlite::Result<_>>()?
-            };
-            let mut interrupted = Vec::new();
-            for (id, owner_pid) in candidates {
-                if owner_pid.is_some_and(&is_alive) {
-                    continue;
-                }
-                tx.execute_cached(
-                    "UPDATE runs SET interrupted_from = outcome, outcome = 'interrupted', \
-                     finished_at = ?2 WHERE id = ?1",
-                    params![id, millis(now)],
-                )?;
-                if let Some(run) = select_run(tx, RunId(id))? {
-                    interrupted.push(run);
-                }
-            }
-            Ok(interrupted)
-        })
     }
 }
 
@@ -612,70 +564,5 @@ mod tests {
         let last = store.last_finished_run(&lt1).unwrap().unwrap();
         assert_eq!((last.id, last.outcome), (second, RunOutcome::NoChanges));
         assert_eq!(store.last_finished_run(&EnvName::new("lt9")).unwrap(), None);
-    }
-
-    #[test]
-    fn runs_of_dead_processes_become_interrupted_and_say_what_they_were() {
-        let store = Store::open_in_memory().unwrap();
-        let create = |pid: Option<u32>| {
-            let mut run = new_run("lt1", "up", "small");
-            run.owner_pid = pid;
-            store.create_run(&run).unwrap()
-        };
-        let running_dead = create(Some(100));
-        store.mark_started(running_dead, 100, at(1)).unwrap();
-        let queued_dead = create(Some(100));
-        let running_alive = create(Some(200));
-        store.mark_started(running_alive, 200, at(1)).unwrap();
-        let queued_no_owner = create(None);
-        let awaiting_dead = create(Some(100));
-        store
-            .update_outcome(awaiting_dead, RunOutcome::AwaitingApproval, at(1))
-            .unwrap();
-        let finished_dead = create(Some(100));
-        store
-            .update_outcome(finished_dead, RunOutcome::Succeeded, at(1))
-            .unwrap();
-
-        let reported = store
-            .mark_interrupted_dead_runs(|pid| pid == 200, at(9))
-            .unwrap();
-        let summary: Vec<_> = reported
-            .iter()
-            .map(|r| (r.id, r.outcome, r.interrupted_from, r.finished_at))
-            .collect();
-        let interrupted = RunOutcome::Interrupted;
-        assert_eq!(
-            summary,
-            [
-                (
-                    running_dead,
-                    interrupted,
-                    Some(RunOutcome::Running),
-                    Some(at(9))
-                ),
-                (
-                    queued_dead,
-                    interrupted,
-                    Some(RunOutcome::Queued),
-                    Some(at(9))
-                ),
-                (
-                    queued_no_owner,
-                    interrupted,
-                    Some(RunOutcome::Queued),
-                    Some(at(9))
-                ),
-            ]
-        );
-        let outcome = |id| store.get_run(id).unwrap().unwrap().outcome;
-        assert_eq!(outcome(running_alive), RunOutcome::Running);
-        assert_eq!(outcome(awaiting_dead), RunOutcome::AwaitingApproval);
-        assert_eq!(outcome(finished_dead), RunOutcome::Succeeded);
-        // A second pass finds nothing left to interrupt.
-        let again = store
-            .mark_interrupted_dead_runs(|pid| pid == 200, at(10))
-            .unwrap();
-        assert_eq!(again, []);
     }
 }

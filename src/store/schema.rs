@@ -135,4 +135,10 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE outbox ADD COLUMN claimed_by INTEGER;
     "#,
+    // 8: the boot a run's owner process runs in (`/proc/sys/kernel/random/boot_id`), with
+    // its pid: approval hands the run to the approving process, and a pid from an earlier
+    // boot never counts as that owner still alive.
+    r#"
+    ALTER TABLE runs ADD COLUMN owner_boot_id TEXT;
+    "#,
 ];

@@ -23,10 +23,12 @@ pub fn approve(app: &Arc<App>, request: &Request, env: &EnvName, run_id: RunId) 
             "refused",
         );
     }
-    match app
-        .store
-        .take_approval(run_id, &request.actor.id, chrono::Utc::now())
-    {
+    match app.store.take_approval(
+        run_id,
+        &request.actor.id,
+        &crate::runs::this_process(),
+        chrono::Utc::now(),
+    ) {
         Ok(record) => {
             audit(app, request, Some(env), "approved", Some(run_id));
             let ack = app.runs.submit_approved(record, &request.actor.id);

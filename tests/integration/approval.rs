@@ -126,3 +126,74 @@ fn a_rejected_plan_is_never_applied_and_an_expired_one_cannot_be_approved() {
     assert_eq!(code, 0, "{text}");
     assert!(text.contains("succeeded"), "{text}");
 }
+
+/// Holds `<state>/locks/<env>.lock` as another process would while it runs a job there.
+struct HeldEnvLock(std::fs::File);
+
+impl HeldEnvLock {
+    fn take(bot: &BotFixture, env: &str) -> HeldEnvLock {
+        use std::os::fd::AsRawFd;
+        let dir = bot.state_dir().join("locks");
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(format!("{env}.lock")))
+            .unwrap();
+        // SAFETY: flock on a descriptor this test owns.
+        assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
+        HeldEnvLock(file)
+    }
+}
+
+#[test]
+fn an_approved_run_marked_interrupted_by_another_process_is_never_applied() {
+    let bot = fixture();
+    let (code, text) = exec_as(&bot, "U0OPS", &["up", "large"]);
+    assert_eq!(code, 0, "{text}");
+    // The approval is taken, then the job waits for the environment's lock.
+    let lock = HeldEnvLock::take(&bot, "local");
+    let config = bot.config_path().display().to_string();
+    let approver = bot
+        .command(&[
+            "--config", &config, "exec", "--as", "U0LEAD", "--", "approve", "1",
+        ])
+        .env("FAKE_TF_CALLS", bot.dir.path().join("calls"))
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    loop {
+        let run = bot.store().get_run(RunId(1)).unwrap().unwrap();
+        if run.approved_by.is_some() {
+            assert_eq!(run.outcome, RunOutcome::Queued);
+            assert_eq!(
+                run.owner_pid,
+                Some(approver.id()),
+                "the approver owns the run"
+            );
+            break;
+        }
+        assert!(std::time::Instant::now() < deadline, "never approved");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    // Another process (a restarted serve, an operator's script) marks it interrupted.
+    bot.store()
+        .update_outcome(RunId(1), RunOutcome::Interrupted, chrono::Utc::now())
+        .unwrap();
+    drop(lock);
+    let output = approver.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(applies(&bot).is_empty(), "applied anyway: {text}");
+    assert!(
+        text.contains("was marked interrupted by another process before Terraform started"),
+        "{text}"
+    );
+    assert_eq!(
+        bot.store().get_run(RunId(1)).unwrap().unwrap().outcome,
+        RunOutcome::Interrupted,
+        "the other process's record stands"
+    );
+}

@@ -113,12 +113,12 @@ fn backend_settings_reach_terraform_in_a_private_file_and_are_masked() {
     let text = std::fs::read_to_string(bot.config_path())
         .unwrap()
         .replacen(
-        "default = true\n",
-        &format!(
+            "default = true\n",
+            &format!(
             "default = true\nbackend_config = {{ bucket = \"{bucket}\", role_arn = \"{role}\" }}\n"
         ),
-        1,
-    );
+            1,
+        );
     std::fs::write(bot.config_path(), text).unwrap();
     let config = bot.config_path().display().to_string();
     let output = bot
