@@ -141,6 +141,11 @@ impl Store {
         self.path.as_deref()
     }
 
+    /// The SQLite library's version (`select sqlite_version()`), e.g. `3.50.2`.
+    pub fn sqlite_version(&self) -> Result<String, StoreError> {
+        self.read(|conn| conn.query_row("SELECT sqlite_version()", [], |row| row.get(0)))
+    }
+
     /// The schema version this code writes (the number of migrations).
     pub fn schema_version_supported() -> i64 {
         MIGRATION_COUNT
@@ -454,6 +459,20 @@ mod tests {
     fn version_of(path: &Path) -> i64 {
         let conn = Connection::open(path).unwrap();
         user_version(&conn).unwrap()
+    }
+
+    #[test]
+    fn the_bundled_sqlite_is_3_50_or_newer() {
+        // 3.50.2 fixes CVE-2025-6965 (memory corruption through aggregate queries).
+        let version = Store::open_in_memory().unwrap().sqlite_version().unwrap();
+        let parts: Vec<u32> = version
+            .split('.')
+            .map(|part| part.parse().expect("numeric version"))
+            .collect();
+        assert!(
+            parts[..2] >= [3, 50][..],
+            "SQLite {version} is older than 3.50"
+        );
     }
 
     #[test]

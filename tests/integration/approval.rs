@@ -128,7 +128,10 @@ fn a_rejected_plan_is_never_applied_and_an_expired_one_cannot_be_approved() {
 }
 
 /// Holds `<state>/locks/<env>.lock` as another process would while it runs a job there.
-struct HeldEnvLock(std::fs::File);
+struct HeldEnvLock {
+    /// Open while the lock is held; closing it releases the lock.
+    _file: std::fs::File,
+}
 
 impl HeldEnvLock {
     fn take(bot: &BotFixture, env: &str) -> HeldEnvLock {
@@ -143,7 +146,7 @@ impl HeldEnvLock {
             .unwrap();
         // SAFETY: flock on a descriptor this test owns.
         assert_eq!(unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX) }, 0);
-        HeldEnvLock(file)
+        HeldEnvLock { _file: file }
     }
 }
 
