@@ -35,6 +35,7 @@ pub(super) struct RawTerraform {
 #[serde(deny_unknown_fields)]
 pub(super) struct RawStore {
     pub(super) dir: Option<String>,
+    pub(super) keep_runs: Option<String>,
 }
 
 #[derive(Deserialize, Default)]
@@ -378,6 +379,7 @@ fn build_store(check: &mut Checker, value: Option<toml::Value>) -> StoreConfig {
     }
     StoreConfig {
         dir: PathBuf::from(dir),
+        keep_runs: check.duration("store.keep_runs", raw.keep_runs.as_deref(), "30d"),
     }
 }
 

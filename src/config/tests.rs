@@ -473,3 +473,29 @@ fn env_passthrough_takes_names_but_never_the_slack_settings() {
     .unwrap();
     assert_eq!(ok.terraform.env_passthrough, ["MY_TOOL_HOME"]);
 }
+
+#[test]
+fn keep_runs_defaults_to_thirty_days() {
+    let env = "[environments.lt1]\nterraform_dir = \"x\"\n";
+    let config = Config::from_str(env, "bot.toml").unwrap();
+    assert_eq!(
+        config.store.keep_runs,
+        std::time::Duration::from_secs(30 * 86_400)
+    );
+    let config =
+        Config::from_str(&format!("[store]\nkeep_runs = \"90d\"\n{env}"), "bot.toml").unwrap();
+    assert_eq!(
+        config.store.keep_runs,
+        std::time::Duration::from_secs(90 * 86_400)
+    );
+    let errors = Config::from_str(
+        &format!("[store]\nkeep_runs = \"forever\"\n{env}"),
+        "bot.toml",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        errors.starts_with("bot.toml: store.keep_runs: invalid duration \"forever\""),
+        "{errors}"
+    );
+}

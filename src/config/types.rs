@@ -32,6 +32,9 @@ pub struct TerraformConfig {
 pub struct StoreConfig {
     /// Everything mutable (database, plans, logs, Terraform data dirs) lives under here.
     pub dir: PathBuf,
+    /// Finished runs (with their directories), audit rows and delivered messages older than
+    /// this are pruned daily.
+    pub keep_runs: Duration,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -18,6 +18,7 @@ mod job;
 mod messages;
 pub mod queue;
 mod reporter;
+pub mod retention;
 
 pub use ending::{process_is_alive, this_process};
 pub use queue::{CancelOutcome, LaneSnapshot, Position};
@@ -158,6 +159,7 @@ pub struct Runs {
 impl Runs {
     pub fn new(services: Arc<Services>) -> Arc<Runs> {
         let queue = JobQueue::new(&services.state_dir);
+        retention::spawn_daily(Arc::clone(&services));
         Arc::new(Runs {
             services,
             queue,
@@ -253,6 +255,12 @@ impl Runs {
             .flatten()
             .and_then(|record| (chrono::Utc::now() - record.created_at).to_std().ok());
         self.services.metrics.count_run(outcome.db_key(), duration);
+        // A run that is over needs its saved plan no more (it embeds the prior state).
+        if outcome != RunOutcome::AwaitingApproval {
+            if let Err(error) = retention::delete_spent_plans(&self.services.store) {
+                tracing::warn!(%error, "cannot forget spent plans");
+            }
+        }
         let mut watchers = self.watchers.lock().expect("watchers lock poisoned");
         watchers
             .entry(run)

@@ -15,6 +15,7 @@ mod fires;
 mod leases;
 mod outbox;
 mod ownership;
+mod retention;
 mod runs;
 mod schema;
 
@@ -23,6 +24,7 @@ pub use audit::{AuditEntry, AuditRecord};
 pub use leases::{EnvSize, Hold, Lease, LeaseError};
 pub use outbox::{NewMessage, OutboxId, OutboxMessage};
 pub use ownership::Owner;
+pub use retention::Pruned;
 pub use runs::{ChangeCounts, FinishedRun, NewRun, RunRecord};
 
 use chrono::{DateTime, Utc};

@@ -180,6 +180,8 @@ superusers = ["U1"]
 #[test]
 fn serve_without_slack_credentials_says_which_are_missing_and_exits_2() {
     let bot = BotFixture::with_recording_terraform();
+    // serve refuses to start without [access]; this test is about the credentials.
+    bot.append_config("[access]\nopen_access = true\n");
     let config = bot.config_path().to_str().unwrap().to_string();
     let result = bot.run(&["--config", &config, "serve"]);
     assert_eq!(result.code, 2);
@@ -204,6 +206,7 @@ fn serve_without_slack_credentials_says_which_are_missing_and_exits_2() {
 #[test]
 fn an_unusable_state_directory_is_a_clear_error_at_start() {
     let bot = BotFixture::with_recording_terraform();
+    bot.append_config("[access]\nopen_access = true\n");
     let config = bot.config_path().display().to_string();
     let a_file = bot.dir.path().join("not-a-dir");
     std::fs::write(&a_file, "x").unwrap();

@@ -92,17 +92,29 @@ fn what_a_run_leaves_in_the_state_directory_is_private() {
     ] {
         assert_eq!(mode_of(&state.join(dir)), 0o700, "{dir}/");
     }
+    // SQLite's -wal and -shm exist only while a connection is open; checked when present.
+    for extra in ["loadtest.db-wal", "loadtest.db-shm"] {
+        if state.join(extra).exists() {
+            assert_eq!(mode_of(&state.join(extra)), 0o600, "{extra}");
+        }
+    }
     for file in [
         "loadtest.db",
-        "loadtest.db-wal",
         "runs/1/terraform.log",
         "runs/1/vars.tfvars.json",
-        "runs/1/plan.tfplan",
         "envs/local/tf-data/loadtest-init.sha256",
         "locks/local.lock",
     ] {
         assert_eq!(mode_of(&state.join(file)), 0o600, "{file}");
     }
+    // The saved plan embeds the prior state: once applied it is deleted, and forgotten.
+    assert!(!state.join("runs/1/plan.tfplan").exists());
+    let run = bot
+        .store()
+        .get_run(loadtest_bot::model::RunId(1))
+        .unwrap()
+        .unwrap();
+    assert_eq!(run.plan_path, None);
 }
 
 #[test]
