@@ -319,6 +319,9 @@ impl Audit {
 }
 
 #[cfg(test)]
+mod open_access_tests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use crate::command::{parse, ParseContext};
@@ -466,38 +469,6 @@ self_approve = true
                 actor.id
             );
         }
-    }
-
-    #[test]
-    fn open_access_makes_everyone_unlisted_an_operator() {
-        let config = config(
-            "[environments.lt1]\nterraform_dir = \"x\"\n[access]\nopen_access = true\n\
-             admins = [\"U0ADMIN\"]\nviewers = [\"U0VIEW\"]\n",
-        );
-        assert_eq!(role_of(&config, &user("U0ANYONE")), Some(Role::Operator));
-        assert_eq!(role_of(&config, &user("U0ADMIN")), Some(Role::Admin));
-        assert_eq!(role_of(&config, &user("U0VIEW")), Some(Role::Viewer));
-        let closed = super::tests::config(
-            "[environments.lt1]\nterraform_dir = \"x\"\n[access]\nadmins = [\"U0ADMIN\"]\n",
-        );
-        assert_eq!(role_of(&closed, &user("U0ANYONE")), None);
-        // Open access written alone: an operator, and nobody is an admin.
-        let alone = super::tests::config(
-            "[environments.lt1]\nterraform_dir = \"x\"\n[access]\nopen_access = true\n",
-        );
-        assert_eq!(
-            decide(
-                &alone,
-                &user("U0ANYONE"),
-                &verb("off"),
-                &EnvName::new("lt1"),
-                &ChannelId::new("C0X")
-            ),
-            deny(
-                "you need the admin role to run `off`; no admins are configured ([access] admins)",
-                Some(Role::Admin)
-            )
-        );
     }
 
     #[test]

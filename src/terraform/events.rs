@@ -182,21 +182,7 @@ pub fn parse_line(line: &str) -> TfEvent {
                 action: ChangeAction::parse(&str_at(change, &["action"]).unwrap_or_default()),
             }
         }
-        "change_summary" => {
-            let count = |key: &str| {
-                value
-                    .get("changes")
-                    .and_then(|c| c.get(key))
-                    .and_then(Value::as_u64)
-                    .unwrap_or(0)
-            };
-            TfEvent::ChangeSummary {
-                add: count("add"),
-                change: count("change"),
-                remove: count("remove"),
-                operation: str_at(&value, &["changes", "operation"]).unwrap_or_default(),
-            }
-        }
+        "change_summary" => change_summary(&value),
         "apply_start" => TfEvent::ApplyStart {
             address: hook_address(),
             action: hook_action(),
@@ -223,19 +209,7 @@ pub fn parse_line(line: &str) -> TfEvent {
         "outputs" => TfEvent::Outputs {
             outputs: parse_outputs(value.get("outputs")),
         },
-        "diagnostic" => {
-            let diag = value.get("diagnostic").unwrap_or(&Value::Null);
-            TfEvent::Diagnostic(Diagnostic {
-                severity: match str_at(diag, &["severity"]).as_deref() {
-                    Some("error") => Severity::Error,
-                    Some("warning") => Severity::Warning,
-                    other => Severity::Other(other.unwrap_or_default().to_string()),
-                },
-                summary: str_at(diag, &["summary"]).unwrap_or_default(),
-                detail: str_at(diag, &["detail"]).unwrap_or_default(),
-                address: str_at(diag, &["address"]).filter(|a| !a.is_empty()),
-            })
-        }
+        "diagnostic" => TfEvent::Diagnostic(diagnostic(value.get("diagnostic"))),
         "log" => TfEvent::Log {
             level: str_at(&value, &["@level"]).unwrap_or_default(),
             message: str_at(&value, &["@message"]).unwrap_or_default(),
@@ -244,6 +218,38 @@ pub fn parse_line(line: &str) -> TfEvent {
             type_name,
             raw: trimmed.to_string(),
         },
+    }
+}
+
+/// A `change_summary` line: Terraform's own counts of a plan, apply or destroy.
+fn change_summary(value: &Value) -> TfEvent {
+    let count = |key: &str| {
+        value
+            .get("changes")
+            .and_then(|c| c.get(key))
+            .and_then(Value::as_u64)
+            .unwrap_or(0)
+    };
+    TfEvent::ChangeSummary {
+        add: count("add"),
+        change: count("change"),
+        remove: count("remove"),
+        operation: str_at(value, &["changes", "operation"]).unwrap_or_default(),
+    }
+}
+
+/// The `diagnostic` object of a diagnostic line.
+fn diagnostic(diag: Option<&Value>) -> Diagnostic {
+    let diag = diag.unwrap_or(&Value::Null);
+    Diagnostic {
+        severity: match str_at(diag, &["severity"]).as_deref() {
+            Some("error") => Severity::Error,
+            Some("warning") => Severity::Warning,
+            other => Severity::Other(other.unwrap_or_default().to_string()),
+        },
+        summary: str_at(diag, &["summary"]).unwrap_or_default(),
+        detail: str_at(diag, &["detail"]).unwrap_or_default(),
+        address: str_at(diag, &["address"]).filter(|a| !a.is_empty()),
     }
 }
 
