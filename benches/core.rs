@@ -241,6 +241,7 @@ fn bench_big_plan() {
             note: None,
             stopped_by: None,
             log_attached: false,
+            state_unknown: false,
         };
         let message = renderer.succeeded(&view).expect("render");
         times.push(started.elapsed());
