@@ -159,7 +159,7 @@ pub struct Runs {
 impl Runs {
     pub fn new(services: Arc<Services>) -> Arc<Runs> {
         let queue = JobQueue::new(&services.state_dir);
-        retention::spawn_daily(Arc::clone(&services));
+        retention::spawn_daily(&services);
         Arc::new(Runs {
             services,
             queue,

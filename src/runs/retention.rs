@@ -50,21 +50,26 @@ pub fn prune(
     Ok(pruned)
 }
 
-/// Starts the daily prune in the background when there is a runtime to run it on.
-pub(super) fn spawn_daily(services: Arc<Services>) {
-    let Ok(runtime) = tokio::runtime::Handle::try_current() else {
-        return;
-    };
-    runtime.spawn(async move {
-        loop {
-            let services = Arc::clone(&services);
-            let done = tokio::task::spawn_blocking(move || prune_if_due(&services)).await;
-            if let Ok(Err(error)) = done {
+/// Starts the daily prune on a thread of its own, on the wall clock: it never competes with
+/// the runtime's tasks (nor with a test's paused clock), and it ends once the services are
+/// gone.
+pub(super) fn spawn_daily(services: &Arc<Services>) {
+    let services = Arc::downgrade(services);
+    let spawned = std::thread::Builder::new()
+        .name("prune".into())
+        .spawn(move || loop {
+            let Some(alive) = services.upgrade() else {
+                return;
+            };
+            if let Err(error) = prune_if_due(&alive) {
                 tracing::warn!(%error, "the daily prune failed; it is tried again later");
             }
-            tokio::time::sleep(LOOK_EVERY).await;
-        }
-    });
+            drop(alive);
+            std::thread::sleep(LOOK_EVERY);
+        });
+    if let Err(error) = spawned {
+        tracing::warn!(%error, "cannot start the daily prune");
+    }
 }
 
 fn prune_if_due(services: &Services) -> Result<(), StoreError> {
