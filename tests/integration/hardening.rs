@@ -6,16 +6,30 @@
 use crate::support::bot::BotFixture;
 use std::os::unix::fs::PermissionsExt;
 
+/// Starts `serve` and waits for it to exit; one still serving after 10 s is stopped and the
+/// test fails (a bot that started open would serve forever).
 fn serve_once(bot: &BotFixture) -> (i32, String) {
     let config = bot.config_path().display().to_string();
-    let output = bot
+    let mut child = bot
         .command(&["--config", &config, "serve"])
         .env("SLACK_BOT_TOKEN", "xoxb-test-token")
         .env("SLACK_SIGNING_SECRET", "8f742231b10e8888abcd99yyyzzz85a5")
         .env("SLACK_API_URL", "http://127.0.0.1:9/api")
         .env("LOADTEST_LISTEN", "127.0.0.1:0")
-        .output()
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
         .expect("run serve");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while child.try_wait().unwrap().is_none() {
+        if std::time::Instant::now() > deadline {
+            child.kill().unwrap();
+            child.wait().unwrap();
+            panic!("serve started without [access] and kept serving");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let output = child.wait_with_output().unwrap();
     (
         output.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&output.stderr).into_owned(),
