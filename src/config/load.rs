@@ -40,6 +40,7 @@ pub(super) struct RawStore {
 pub(super) struct RawSlack {
     pub(super) mode: Option<String>,
     pub(super) listen: Option<String>,
+    pub(super) metrics_listen: Option<String>,
     #[serde(default)]
     pub(super) team_ids: Vec<String>,
     pub(super) api_app_id: Option<String>,
@@ -372,6 +373,9 @@ fn build_slack(check: &mut Checker, value: Option<toml::Value>) -> SlackConfig {
     if let Err(message) = check_listen(&listen) {
         check.push("slack.listen", message);
     }
+    if let Some(Err(message)) = raw.metrics_listen.as_deref().map(check_listen) {
+        check.push("slack.metrics_listen", message);
+    }
     static TEAM: OnceLock<Regex> = OnceLock::new();
     for (index, team) in raw.team_ids.iter().enumerate() {
         if !regex(&TEAM, r"^[TE][A-Z0-9]{2,20}$").is_match(team) {
@@ -393,6 +397,7 @@ fn build_slack(check: &mut Checker, value: Option<toml::Value>) -> SlackConfig {
     SlackConfig {
         mode,
         listen,
+        metrics_listen: raw.metrics_listen,
         team_ids: raw.team_ids,
         api_app_id: raw.api_app_id,
     }

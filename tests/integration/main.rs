@@ -8,6 +8,7 @@ mod console_lifecycle;
 mod dashboards;
 mod faults;
 mod image_build;
+mod listener;
 mod rendered_block_kit;
 mod scheduler;
 mod scheduler_clock;
