@@ -7,6 +7,7 @@ mod cli_bad_input;
 mod console_lifecycle;
 mod dashboards;
 mod faults;
+mod host_scripts;
 mod image_build;
 mod listener;
 mod rendered_block_kit;
