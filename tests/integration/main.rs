@@ -9,6 +9,7 @@ mod dashboards;
 mod faults;
 mod image_build;
 mod rendered_block_kit;
+mod results;
 mod scheduler;
 mod scheduler_clock;
 mod scheduler_paused;
