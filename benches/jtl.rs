@@ -154,7 +154,7 @@ fn main() {
         "jtl summarise {millions}M samples: {seconds:.2} s, peak RSS {peak_mb:.1} MB \
          (budget 2 s / 100 MB)"
     );
-    let name = format!("JTL summarise, {count} samples ({size_mb:.0} MB CSV), median of 3");
+    let name = format!("JTL summarise {millions}M samples ({size_mb:.0} MB), median of 3");
     println!(
         "| {name:<52} | {:>22} | {:<14} |",
         format!("{seconds:.2} s"),

@@ -233,3 +233,32 @@ fn rendering_escapes_jtl_text_for_mrkdwn() {
     assert_eq!(slack.matches("```").count(), 2, "{slack}");
     assert!(slack.contains("error codes: 500 × 1"), "{slack}");
 }
+
+/// Cut and corrupted real JMeter files never panic: each gives a summary or an error.
+#[test]
+fn cut_and_corrupted_fixtures_never_panic() {
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/jtl");
+    let mut state: u64 = 0x2545_F491_4F6C_DD1D;
+    let mut next = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for name in ["csv-default.jtl", "csv-subset.jtl", "xml-subresults.jtl"] {
+        let bytes = std::fs::read(dir.join(name)).unwrap();
+        for cut in (0..bytes.len()).step_by(bytes.len() / 200 + 1) {
+            let _ = summarise(&bytes[..cut]);
+        }
+        for _ in 0..300 {
+            let mut mutated = bytes.clone();
+            for _ in 0..4 {
+                let at = (next() as usize) % mutated.len();
+                mutated[at] = b"\",<>\n&;x0-9\t\"'"[(next() % 14) as usize];
+            }
+            if let Err(error) = summarise(mutated.as_slice()) {
+                assert!(!error.to_string().is_empty());
+            }
+        }
+    }
+}
