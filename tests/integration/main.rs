@@ -11,6 +11,7 @@ mod host_scripts;
 mod image_build;
 mod listener;
 mod rendered_block_kit;
+mod results;
 mod scheduler;
 mod scheduler_clock;
 mod scheduler_paused;
