@@ -5,7 +5,7 @@ use super::load::{
     is_channel_id, is_plain_word, Checker, RawApproval, RawEnvironment, RawSchedule,
 };
 use super::*;
-use crate::schedule::cron::parse_cron;
+use crate::config::crontab::parse_cron;
 use chrono::NaiveDate;
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};

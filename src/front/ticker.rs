@@ -70,7 +70,7 @@ fn channel_of(app: &App, env: &EnvName) -> ChannelId {
     app.config
         .env(env)
         .and_then(|e| e.channels.first().cloned())
-        .unwrap_or_else(|| ChannelId::new(crate::front::console::CONSOLE_CHANNEL))
+        .unwrap_or_else(|| ChannelId::new(crate::policy::CONSOLE_CHANNEL))
 }
 
 fn snapshot(app: &App, env: &EnvName, now: DateTime<Utc>) -> EnvSnapshot {

@@ -217,7 +217,7 @@ pub(crate) mod tests {
     use super::*;
     use crate::config::ScheduleAction;
     use crate::model::EnvName;
-    use crate::schedule::cron::parse_cron;
+    use crate::config::crontab::parse_cron;
     use chrono::NaiveDate;
 
     /// A schedule as `[[schedules]]` would give it (the cron text goes through the config's

@@ -7,6 +7,7 @@ mod cli_bad_input;
 mod console_lifecycle;
 mod dashboards;
 mod faults;
+mod house;
 mod image_build;
 mod rendered_block_kit;
 mod scheduler;
