@@ -12,8 +12,8 @@
 //!
 //! Owns no I/O beyond reading the config, the sizes file and `*.tf` files of the roots.
 
-mod cross_check;
 pub mod crontab;
+mod cross_check;
 pub mod errors;
 pub mod load;
 mod sections;

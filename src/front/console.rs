@@ -64,7 +64,7 @@ impl Outlet for ConsoleOutlet {
                     .expect("console lock")
                     .remove(&handle.local_id);
                 // The top-level text first: it is what Slack notifies with, and it carries
-                // the outcome and Terraform's counts on one line (SPEC §7).
+                // the outcome and Terraform's counts on one line.
                 self.print(&format!(
                     "{}\n{}",
                     message.plain_text(),

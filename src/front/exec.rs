@@ -3,8 +3,8 @@
 //! cancelled / timed out, 2 rejected), so scripts and CI can gate on it.
 
 use super::console::{console_actor, start_app, wait_for_jobs};
-use crate::policy::CONSOLE_CHANNEL;
 use crate::model::ChannelId;
+use crate::policy::CONSOLE_CHANNEL;
 use crate::request::{ExitClass, Request};
 use crate::slack::block_text::to_console_text;
 use std::path::Path;

@@ -45,7 +45,33 @@ const LAYERS: &[(&str, &[&str])] = &[
 
 /// Functions allowed over the length limit because they are data, not logic:
 /// (file, function, why).
-const DATA_TABLES: &[(&str, &str, &str)] = &[];
+const DATA_TABLES: &[(&str, &str, &str)] = &[
+    (
+        "src/command/parse.rs",
+        "table",
+        "one row per parser case: the input and the exact answer",
+    ),
+    (
+        "src/command/mod.rs",
+        "verbs_print_their_canonical_text",
+        "one row per verb: its canonical text and kind",
+    ),
+    (
+        "src/render/samples.rs",
+        "render_all",
+        "one sample per view, named as its snapshot file",
+    ),
+    (
+        "src/schedule/planner.rs",
+        "scheduled_fires",
+        "one row per planner case: the clock, the state and the expected actions",
+    ),
+    (
+        "src/slack/signature.rs",
+        "forged_missing_stale_and_malformed_requests_are_refused",
+        "one row per refused request: its headers and the expected error",
+    ),
+];
 
 /// Files other branches are editing at the time of writing, whose violations are printed but
 /// do not fail the test yet. This list is emptied once those branches are merged and fixed;
@@ -106,7 +132,12 @@ struct Violation {
 impl Violation {
     fn new(file: &str, line: usize, what: String) -> Self {
         let (file, involves) = (file.to_string(), Vec::new());
-        Violation { file, line, what, involves }
+        Violation {
+            file,
+            line,
+            what,
+            involves,
+        }
     }
 
     fn is_pending(&self) -> bool {
@@ -125,8 +156,14 @@ fn judge(violations: &[Violation]) -> String {
         let _ = writeln!(report, "{mark} {}:{} {}", v.file, v.line, v.what);
     }
     for file in PENDING_OTHER_BRANCHES {
-        if !violations.iter().any(|v| v.file == *file || v.involves.iter().any(|f| f == file)) {
-            let _ = writeln!(report, "FAIL {file}: on PENDING_OTHER_BRANCHES but clean now");
+        if !violations
+            .iter()
+            .any(|v| v.file == *file || v.involves.iter().any(|f| f == file))
+        {
+            let _ = writeln!(
+                report,
+                "FAIL {file}: on PENDING_OTHER_BRANCHES but clean now"
+            );
         }
     }
     if report.is_empty() {
@@ -207,7 +244,11 @@ fn blank_out(text: &str) -> String {
     while i < chars.len() {
         let end = literal_or_comment_end(&chars, i);
         if end > i {
-            out.extend(chars[i..end].iter().map(|&c| if c == '\n' { '\n' } else { ' ' }));
+            out.extend(
+                chars[i..end]
+                    .iter()
+                    .map(|&c| if c == '\n' { '\n' } else { ' ' }),
+            );
             i = end;
         } else {
             out.push(chars[i]);
@@ -222,7 +263,9 @@ fn literal_or_comment_end(chars: &[char], i: usize) -> usize {
     let at = |k: usize| chars.get(k).copied().unwrap_or('\0');
     let ident_before = i > 0 && (at(i - 1).is_alphanumeric() || at(i - 1) == '_');
     match (at(i), at(i + 1)) {
-        ('/', '/') => (i..chars.len()).find(|&k| chars[k] == '\n').unwrap_or(chars.len()),
+        ('/', '/') => (i..chars.len())
+            .find(|&k| chars[k] == '\n')
+            .unwrap_or(chars.len()),
         ('/', '*') => block_comment_end(chars, i),
         ('"', _) => quoted_end(chars, i + 1, '"'),
         ('b', '"') if !ident_before => quoted_end(chars, i + 2, '"'),
@@ -344,12 +387,21 @@ fn tokenize(code: &str) -> Vec<Token> {
                 i += 1;
             }
             let word: String = chars[start..i].iter().collect();
-            tokens.push(Token { tok: Tok::Ident(word), line });
+            tokens.push(Token {
+                tok: Tok::Ident(word),
+                line,
+            });
         } else if c == ':' && chars.get(i + 1) == Some(&':') {
-            tokens.push(Token { tok: Tok::PathSep, line });
+            tokens.push(Token {
+                tok: Tok::PathSep,
+                line,
+            });
             i += 2;
         } else {
-            tokens.push(Token { tok: Tok::Punct(c), line });
+            tokens.push(Token {
+                tok: Tok::Punct(c),
+                line,
+            });
             i += 1;
         }
     }
@@ -440,7 +492,10 @@ fn skip_attributes(tokens: &[Token], mut k: usize) -> usize {
 fn file_length_violation(source: &Source, test_only: &BTreeSet<Vec<String>>) -> Option<Violation> {
     let (whole_file_is_test, ranges) = test_ranges(&source.tokens);
     let is_test_file = whole_file_is_test
-        || source.module.as_ref().is_some_and(|m| test_only.contains(m));
+        || source
+            .module
+            .as_ref()
+            .is_some_and(|m| test_only.contains(m));
     if is_test_file {
         return None;
     }
@@ -524,7 +579,9 @@ impl ModuleGraph {
             let Some(module) = &source.module else {
                 continue;
             };
-            graph.items.insert(module.clone(), public_items(&source.tokens));
+            graph
+                .items
+                .insert(module.clone(), public_items(&source.tokens));
             graph.note_reexports(module, &source.tokens);
         }
         for source in sources {
@@ -579,7 +636,12 @@ impl ModuleGraph {
     }
 
     /// The module a path names or whose item it names; `None` for other crates.
-    fn resolve(&self, current: &[String], path: &[String], via_reexports: bool) -> Option<Vec<String>> {
+    fn resolve(
+        &self,
+        current: &[String],
+        path: &[String],
+        via_reexports: bool,
+    ) -> Option<Vec<String>> {
         let first = path.first()?.as_str();
         let (mut base, rest) = match first {
             "crate" => (Vec::new(), &path[1..]),
@@ -620,7 +682,10 @@ impl ModuleGraph {
             let key = (module.clone(), name.to_string());
             let next = self.reexports.get(&key).cloned().or_else(|| {
                 let globs = self.globs.get(&module)?;
-                globs.iter().find(|g| self.items.get(*g).is_some_and(|i| i.contains(name))).cloned()
+                globs
+                    .iter()
+                    .find(|g| self.items.get(*g).is_some_and(|i| i.contains(name)))
+                    .cloned()
             });
             match next {
                 Some(next) => module = next,
@@ -645,16 +710,24 @@ impl ModuleGraph {
         }
         let mut found = Vec::new();
         for (level, edges) in &by_level {
-            let pairs: Vec<(&str, &str)> = edges.iter().map(|(a, b, _)| (a.as_str(), b.as_str())).collect();
+            let pairs: Vec<(&str, &str)> = edges
+                .iter()
+                .map(|(a, b, _)| (a.as_str(), b.as_str()))
+                .collect();
             for component in strongly_connected(&pairs) {
-                let inside = |from: &String, to: &String| component.contains(from) && component.contains(to);
+                let inside =
+                    |from: &String, to: &String| component.contains(from) && component.contains(to);
                 let involves: Vec<String> = edges
                     .iter()
                     .filter(|(from, to, _)| inside(from, to))
                     .map(|(_, _, edge)| edge.file.clone())
                     .collect();
                 let names = component.iter().cloned().collect::<Vec<_>>().join(", ");
-                let prefix = if level.is_empty() { "crate".to_string() } else { level.join("::") };
+                let prefix = if level.is_empty() {
+                    "crate".to_string()
+                } else {
+                    level.join("::")
+                };
                 for (from, to, edge) in edges {
                     if inside(from, to) {
                         let what = format!(
@@ -674,7 +747,11 @@ impl ModuleGraph {
     /// Imports of a top-level module from a layer above its own, and top-level modules the
     /// layer table does not place.
     fn layer_violations(&self) -> Vec<Violation> {
-        let layer_of = |module: &str| LAYERS.iter().position(|(_, members)| members.contains(&module));
+        let layer_of = |module: &str| {
+            LAYERS
+                .iter()
+                .position(|(_, members)| members.contains(&module))
+        };
         let mut found = Vec::new();
         let tops: BTreeSet<&String> = self.modules.iter().filter_map(|m| m.first()).collect();
         for top in tops {
@@ -700,7 +777,11 @@ impl ModuleGraph {
 }
 
 fn common_prefix(a: &[String], b: &[String]) -> Vec<String> {
-    a.iter().zip(b).take_while(|(x, y)| x == y).map(|(x, _)| x.clone()).collect()
+    a.iter()
+        .zip(b)
+        .take_while(|(x, y)| x == y)
+        .map(|(x, _)| x.clone())
+        .collect()
 }
 
 /// Modules declared `#[cfg(test)] mod name;` by their parent, or `#![cfg(test)]` themselves.
@@ -729,12 +810,16 @@ fn test_only_modules(sources: &[Source]) -> BTreeSet<Vec<String>> {
 }
 
 fn in_ranges(ranges: &[(usize, usize)], k: usize) -> bool {
-    ranges.iter().any(|&(start, end)| (start..=end).contains(&k))
+    ranges
+        .iter()
+        .any(|&(start, end)| (start..=end).contains(&k))
 }
 
 /// Names a module declares `pub` (structs, enums, functions, consts, traits, types, modules).
 fn public_items(tokens: &[Token]) -> BTreeSet<String> {
-    const KINDS: &[&str] = &["struct", "enum", "fn", "const", "static", "type", "trait", "mod", "union"];
+    const KINDS: &[&str] = &[
+        "struct", "enum", "fn", "const", "static", "type", "trait", "mod", "union",
+    ];
     let mut items = BTreeSet::new();
     for (k, token) in tokens.iter().enumerate() {
         if !token.is_ident("pub") {
@@ -745,7 +830,8 @@ fn public_items(tokens: &[Token]) -> BTreeSet<String> {
             j = matching_close(tokens, j) + 1;
         }
         while tokens.get(j).and_then(Token::ident).is_some_and(|w| {
-            matches!(w, "async" | "unsafe" | "extern") || (w == "const" && tokens.get(j + 1).is_some_and(|t| t.is_ident("fn")))
+            matches!(w, "async" | "unsafe" | "extern")
+                || (w == "const" && tokens.get(j + 1).is_some_and(|t| t.is_ident("fn")))
         }) {
             j += 1;
         }
@@ -767,7 +853,9 @@ fn use_leaves(tokens: &[Token], tests: &[(usize, usize)]) -> Vec<UseLeaf> {
             continue;
         }
         let public = k > 0 && (tokens[k - 1].is_ident("pub") || tokens[k - 1].is_punct(')'));
-        let end = (k..tokens.len()).find(|&j| tokens[j].is_punct(';')).unwrap_or(tokens.len());
+        let end = (k..tokens.len())
+            .find(|&j| tokens[j].is_punct(';'))
+            .unwrap_or(tokens.len());
         let mut cursor = k + 1;
         expand_use_tree(tokens, &mut cursor, end, &[], public, &mut leaves);
     }
@@ -789,10 +877,18 @@ fn expand_use_tree(
         match &token.tok {
             Tok::PathSep => *cursor += 1,
             Tok::Ident(word) if word == "as" => {
-                let alias = tokens.get(*cursor + 1).and_then(Token::ident).unwrap_or("_");
+                let alias = tokens
+                    .get(*cursor + 1)
+                    .and_then(Token::ident)
+                    .unwrap_or("_");
                 let line = token.line;
                 *cursor += 2;
-                out.push(UseLeaf { path, name: alias.to_string(), line, public });
+                out.push(UseLeaf {
+                    path,
+                    name: alias.to_string(),
+                    line,
+                    public,
+                });
                 return;
             }
             Tok::Ident(word) => {
@@ -800,7 +896,12 @@ fn expand_use_tree(
                 *cursor += 1;
             }
             Tok::Punct('*') => {
-                out.push(UseLeaf { path, name: "*".into(), line: token.line, public });
+                out.push(UseLeaf {
+                    path,
+                    name: "*".into(),
+                    line: token.line,
+                    public,
+                });
                 *cursor += 1;
                 return;
             }
@@ -825,7 +926,12 @@ fn expand_use_tree(
         path.pop();
     }
     if let Some(name) = path.last().cloned() {
-        out.push(UseLeaf { path, name, line, public });
+        out.push(UseLeaf {
+            path,
+            name,
+            line,
+            public,
+        });
     }
 }
 
@@ -835,10 +941,14 @@ fn code_paths(tokens: &[Token], tests: &[(usize, usize)]) -> Vec<(Vec<String>, u
     let mut k = 0;
     while k < tokens.len() {
         if tokens[k].is_ident("use") {
-            k = (k..tokens.len()).find(|&j| tokens[j].is_punct(';')).unwrap_or(tokens.len());
+            k = (k..tokens.len())
+                .find(|&j| tokens[j].is_punct(';'))
+                .unwrap_or(tokens.len());
             continue;
         }
-        let starts = tokens[k].ident().is_some_and(|w| matches!(w, "crate" | "super" | "self"))
+        let starts = tokens[k]
+            .ident()
+            .is_some_and(|w| matches!(w, "crate" | "super" | "self"))
             && tokens.get(k + 1).is_some_and(|t| t.tok == Tok::PathSep)
             && !(k > 0 && tokens[k - 1].tok == Tok::PathSep);
         if !starts || in_ranges(tests, k) {
