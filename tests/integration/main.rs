@@ -8,6 +8,7 @@ mod console_lifecycle;
 mod dashboards;
 mod faults;
 mod host_scripts;
+mod house;
 mod image_build;
 mod listener;
 mod rendered_block_kit;

@@ -363,7 +363,8 @@ fn lifecycle_small_large_down_off_against_moto() {
     let tree_before = terraform_tree_snapshot();
     let sizes = sizes();
 
-    // The shipped sets say what SPEC §5 says.
+    // The shipped sets: small 2 slaves with basic monitoring, large 20 with full; down keeps
+    // the master and monitoring with no slaves; off runs nothing.
     let spec: [(&str, Expected); 4] = [
         ("small", expected(&spec_vars(true, 2, "basic"))),
         ("large", expected(&spec_vars(true, 20, "full"))),
