@@ -11,6 +11,8 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 
+mod exporter;
+
 const BUCKET: &str = "loadtest-hs-123456789012";
 
 /// The stub commands. Each logs `name args...` to $STUB_LOG; state lives in $STUB_DIR.
@@ -44,7 +46,10 @@ case "$1 $2" in
     mkdir -p "$(dirname "$dst")" && cp "$src" "$dst" ;;
   "autoscaling describe-auto-scaling-groups") cat "$STUB_DIR/in-service" 2>/dev/null || true ;;
   "ec2 describe-instances")
-    case "$*" in *loadtest:ready*) cat "$STUB_DIR/ready" 2>/dev/null || true ;; esac ;;
+    case "$*" in
+      *loadtest:ready*) cat "$STUB_DIR/ready" 2>/dev/null || true ;;
+      *Values=elasticsearch*) cat "$STUB_DIR/es-ip" 2>/dev/null || true ;;
+    esac ;;
   "ssm send-command") echo cmd-42 ;;
   "ssm get-command-invocation") echo Success ;;
 esac
@@ -92,7 +97,14 @@ case "$*" in *is-active*) exit "${STUB_IS_ACTIVE:-1}" ;; esac
     (
         "systemd-run",
         r#"echo "systemd-run $*" >>"$STUB_LOG"
-while [ $# -gt 0 ]; do case $1 in --*) shift ;; *) break ;; esac; done
+unit=""
+while [ $# -gt 0 ]; do case $1 in --unit=*) unit=${1#--unit=}; shift ;; --*) shift ;; *) break ;; esac; done
+case $unit in
+  loadtest-exporter-*)
+    # Lives beside the test as a real unit would; the test waits for "exporter exit".
+    ("$@" >>"$STUB_DIR/exporter-output" 2>&1; echo "exporter exit $?" >>"$STUB_DIR/exporter-done") &
+    exit 0 ;;
+esac
 # A real systemd-run returns at once; running the unit in the foreground lets the test read it.
 "$@" >>"$STUB_DIR/unit-output" 2>&1 || echo "unit exit $?" >>"$STUB_LOG"
 "#,
@@ -112,7 +124,7 @@ echo "$HEAP" >>"$STUB_DIR/jmeter-heap"
 echo "jmeter $*" >>"$STUB_LOG"
 while [ $# -gt 0 ]; do
   case $1 in
-    -l) echo "timeStamp,elapsed,label" >"$2"; shift ;;
+    -l) if [ -n "${STUB_JTL:-}" ]; then cp "$STUB_JTL" "$2"; else echo "timeStamp,elapsed,label" >"$2"; fi; shift ;;
     -o) mkdir -p "$2" && echo "<html>report</html>" >"$2/index.html"; shift ;;
     -j) echo "log" >"$2"; shift ;;
   esac
@@ -289,7 +301,6 @@ locals {{
     environment_name = "hs", region = "eu-central-1", bucket = "{BUCKET}"
     ready_prefix = "/loadtest/hs/ready/", ready_timeout = 300, asg_name = "lt-hs-jmeter-slaves"
     server_port = 1099, client_rmi_port = 60000, client_tries = 3, client_retries_delay_ms = 5000
-    metrics_port = 9270
     loadtest_jmeter = file("${{local.jm}}/files/loadtest-jmeter")
     loadtest_sync_plans = file("${{local.jm}}/files/loadtest-sync-plans")
   }})
@@ -309,6 +320,7 @@ output "scripts" {{
       loadtest_refresh = file("${{local.jm}}/files/loadtest-refresh")
       loadtest_run = file("${{local.jm}}/files/loadtest-run")
       loadtest_stop = file("${{local.jm}}/files/loadtest-stop")
+      loadtest_jtl_exporter = file("${{local.jm}}/files/loadtest-jtl-exporter")
     }})
     prometheus = templatefile("${{local.mon}}/templates/prometheus.sh.tpl", {{
       common = local.mon_common, environment_name = "hs", region = "eu-central-1",
@@ -533,6 +545,7 @@ fn master_boot_lists_only_ready_slaves_and_writes_its_readiness() {
         .read("etc/loadtest/env")
         .contains("LOADTEST_BUCKET='loadtest-hs-123456789012'"));
     assert!(position(&log, "systemctl enable --now loadtest-refresh.timer").is_some());
+    assert_exporter_installed(&host);
 
     // A failing step writes "failed: <reason>" instead.
     let host2 = Host::new();
@@ -541,6 +554,29 @@ fn master_boot_lists_only_ready_slaves_and_writes_its_readiness() {
     let log = host2.log();
     let param = position(&log, "/loadtest/hs/ready/master").unwrap_or_else(|| panic!("{log:#?}"));
     assert!(log[param].contains("--value failed: "), "{}", log[param]);
+}
+
+/// The master's boot installs the JTL exporter and points node_exporter at its directory.
+fn assert_exporter_installed(host: &Host) {
+    let exporter = host.read("usr/local/bin/loadtest-jtl-exporter");
+    let ours = std::fs::read_to_string(
+        repo_root().join("terraform/modules/jmeter/files/loadtest-jtl-exporter"),
+    )
+    .unwrap();
+    assert_eq!(
+        exporter.trim_end(),
+        ours.trim_end(),
+        "the installed exporter differs from the repository's"
+    );
+    let node = host.read("etc/systemd/system/node_exporter.service");
+    assert!(
+        node.contains("--collector.textfile.directory=/var/lib/node_exporter/textfile"),
+        "{node}"
+    );
+    assert!(host.root().join("var/lib/node_exporter/textfile").is_dir());
+    assert!(host
+        .read("etc/loadtest/env")
+        .contains("LOADTEST_TEXTFILE_DIR=/var/lib/node_exporter/textfile\n"));
 }
 
 #[test]
@@ -560,14 +596,7 @@ fn monitoring_boots_write_scrape_targets_grafana_provisioning_and_readiness() {
         yml.contains("job_name: jmeter-node") && yml.contains("port: 9100"),
         "{yml}"
     );
-    assert!(
-        yml.contains("job_name: jmeter\n") && yml.contains("port: 9270"),
-        "{yml}"
-    );
-    assert!(
-        yml.contains("values: ['jmeter-master', 'jmeter-slave']"),
-        "{yml}"
-    );
+    assert_jmeter_scrape_jobs(&yml);
     assert!(yml.contains("values: ['hs']"), "{yml}");
     let log = host.log();
     let listening = position(&log, "-> listening").unwrap();
@@ -631,6 +660,37 @@ fn monitoring_boots_write_scrape_targets_grafana_provisioning_and_readiness() {
     );
 }
 
+/// JMeter's series: the master's node exporter port (the textfile collector), every 5 s,
+/// jmeter_* only; the node job drops them, so nothing is stored twice. Nothing listens on
+/// the old plugin port, so nothing scrapes it.
+fn assert_jmeter_scrape_jobs(yml: &str) {
+    assert!(!yml.contains("9270"), "{yml}");
+    let jmeter_job = &yml[yml.find("job_name: jmeter\n").expect("job jmeter")..];
+    let node_job =
+        &yml[yml.find("job_name: jmeter-node").unwrap()..yml.find("job_name: jmeter\n").unwrap()];
+    for needle in [
+        "scrape_interval: 5s",
+        "port: 9100",
+        "values: ['jmeter-master']\n",
+        "regex: 'jmeter_.*'\n        action: keep",
+    ] {
+        assert!(
+            jmeter_job.contains(needle),
+            "job jmeter lacks {needle:?}: {yml}"
+        );
+    }
+    assert!(!jmeter_job.contains("jmeter-slave"), "{yml}");
+    assert!(
+        !jmeter_job.contains("target_label: host"),
+        "the exporter's host label would be renamed: {yml}"
+    );
+    assert!(
+        node_job.contains("values: ['jmeter-master', 'jmeter-slave']")
+            && node_job.contains("regex: 'jmeter_.*'\n        action: drop"),
+        "{yml}"
+    );
+}
+
 // ---------------------------------------------------------------------------------------------
 // loadtest-run / loadtest-stop on a master
 
@@ -641,7 +701,8 @@ fn master_host() -> Host {
         "LOADTEST_ENV='hs'\nLOADTEST_REGION='eu-central-1'\nLOADTEST_BUCKET='{BUCKET}'\n\
          LOADTEST_SLAVE_ASG='lt-hs-jmeter-slaves'\nLOADTEST_SERVER_PORT=1099\n\
          LOADTEST_CLIENT_RMI_PORT=60000\nLOADTEST_CLIENT_TRIES=3\n\
-         LOADTEST_CLIENT_RETRIES_DELAY_MS=5000\nLOADTEST_METRICS_PORT=9270\n"
+         LOADTEST_CLIENT_RETRIES_DELAY_MS=5000\n\
+         LOADTEST_TEXTFILE_DIR=/var/lib/node_exporter/textfile\n"
     );
     std::fs::create_dir_all(host.root().join("etc/loadtest")).unwrap();
     std::fs::write(host.root().join("etc/loadtest/env"), env).unwrap();
@@ -686,7 +747,7 @@ fn loadtest_run_passes_argv_literally_uploads_results_and_status_last() {
             nasty,
             "-Jhost=example.test",
         ],
-        &[],
+        &[("STUB_JTL", fixture_jtl().to_str().unwrap())],
     );
     assert!(out.status.success(), "{}", text(&out));
     assert!(
@@ -722,6 +783,8 @@ fn loadtest_run_passes_argv_literally_uploads_results_and_status_last() {
         nasty,
         "-Jhost=example.test",
         "-Jjmeter.save.saveservice.output_format=csv",
+        "-Jjmeter.save.saveservice.print_field_names=true",
+        "-Jjmeter.save.saveservice.hostname=true",
     ] {
         assert!(
             argv.iter().any(|a| a == want),
@@ -754,6 +817,8 @@ fn loadtest_run_passes_argv_literally_uploads_results_and_status_last() {
         "{uploads:#?}"
     );
 
+    assert_exporter_ran(&host, &log);
+
     // The same id again: refused, nothing run.
     let again = host.run(
         &["loadtest-run", "--test-id", "t-1", "--plan", "smoke.jmx"],
@@ -775,6 +840,69 @@ fn loadtest_run_passes_argv_literally_uploads_results_and_status_last() {
     );
     let status = std::fs::read_to_string(host.s3("results/t-2/status.json")).unwrap();
     assert_eq!(status.trim(), r#"{"state":"failed","exit":1}"#);
+    wait_for_lines(&host.path("state/exporter-done"), 2);
+}
+
+/// The exporter ran beside the test as its own unit, followed the JTL and, once JMeter had
+/// ended, said so: test_running 0 and every sample of the JTL counted.
+fn assert_exporter_ran(host: &Host, log: &[String]) {
+    let unit = position(log, "systemd-run --unit=loadtest-exporter-t-1").expect("exporter unit");
+    for want in [
+        "--test-id t-1",
+        "/var/lib/jmeter/results/t-1/results.jtl",
+        "/var/lib/node_exporter/textfile/loadtest-jmeter.prom",
+        "--ended-file",
+        "--watch-pid",
+    ] {
+        assert!(
+            log[unit].contains(want),
+            "exporter argv lacks {want}: {}",
+            log[unit]
+        );
+    }
+    assert_eq!(
+        wait_for_lines(&host.path("state/exporter-done"), 1)[0],
+        "exporter exit 0"
+    );
+    let prom = host.read("var/lib/node_exporter/textfile/loadtest-jmeter.prom");
+    let series = exporter::parse_exposition(&prom);
+    assert_eq!(
+        series.value("jmeter_test_running", &[("test_id", "t-1")]),
+        Some(0.0),
+        "{prom}"
+    );
+    let fixture = exporter::JtlCounts::read(&fixture_jtl());
+    assert_eq!(
+        series.sum("jmeter_samples_total", &[("test_id", "t-1")]),
+        fixture.samples() as f64,
+        "{prom}"
+    );
+}
+
+/// The JMeter output the exporter tests follow: real JMeter's CSV with default columns.
+pub(crate) fn fixture_jtl() -> PathBuf {
+    repo_root().join("tests/fixtures/jtl/csv-default.jtl")
+}
+
+/// Waits (at most 30 s) until `path` has `n` lines; returns them.
+fn wait_for_lines(path: &Path, n: usize) -> Vec<String> {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    loop {
+        let lines: Vec<String> = std::fs::read_to_string(path)
+            .unwrap_or_default()
+            .lines()
+            .map(str::to_string)
+            .collect();
+        if lines.len() >= n {
+            return lines;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{} has {lines:?}, not {n} lines",
+            path.display()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 }
 
 #[test]
@@ -843,4 +971,70 @@ fn loadtest_run_refuses_bad_arguments_and_loadtest_stop_stops() {
     assert!(position(&host.log(), "stoptest.sh").is_some());
     let bad = host.run(&["loadtest-stop", "--later"], &[]);
     assert_eq!(bad.status.code(), Some(2));
+}
+
+#[test]
+fn filebeat_ships_each_jtl_line_with_its_test_id_into_the_data_views_indices() {
+    let host = master_host();
+    std::fs::write(host.path("state/es-ip"), "10.42.0.13\n").unwrap();
+    let out = host.run(&["loadtest-refresh"], &[]);
+    assert!(out.status.success(), "{}", text(&out));
+    let yml = host.read("etc/filebeat/filebeat.yml");
+    for want in [
+        "paths: [\"/var/lib/jmeter/results/*/results.jtl\"]",
+        "field: log.file.path",
+        "target_prefix: \"\"",
+        "hosts: [\"http://10.42.0.13:9200\"]",
+        "pipeline: loadtest-jtl",
+        "index: \"loadtest-hs\"",
+        "setup.template.enabled: false",
+    ] {
+        assert!(yml.contains(want), "filebeat.yml lacks {want}:\n{yml}");
+    }
+    assert!(position(&host.log(), "systemctl restart filebeat").is_some());
+
+    // A test writes its JTL where the input looks; the dissect tokenizer turns that path into
+    // the test id the pipeline requires (and converts to a number).
+    let run = host.run(
+        &["loadtest-run", "--test-id", "42", "--plan", "smoke.jmx"],
+        &[("STUB_JTL", fixture_jtl().to_str().unwrap())],
+    );
+    assert!(run.status.success(), "{}", text(&run));
+    wait_for_lines(&host.path("state/exporter-done"), 1);
+    let jtl = host.root().join("var/lib/jmeter/results/42/results.jtl");
+    assert!(jtl.is_file());
+    let on_host = format!("/{}", jtl.strip_prefix(host.root()).unwrap().display());
+    let tokenizer = yml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("tokenizer: "))
+        .expect("a dissect tokenizer")
+        .trim_matches('"');
+    let (before, after) = tokenizer.split_once("%{test_id}").expect("%{test_id}");
+    let test_id = on_host
+        .strip_prefix(before)
+        .and_then(|rest| rest.strip_suffix(after))
+        .unwrap_or_else(|| panic!("{tokenizer} does not match {on_host}"));
+    assert_eq!(test_id, "42");
+    assert!(test_id.parse::<i64>().is_ok());
+
+    // The pipeline demands test_id and the data view reads loadtest-*.
+    let pipeline: Value = serde_json::from_str(
+        &std::fs::read_to_string(
+            repo_root()
+                .join("terraform/modules/monitoring/elasticsearch/loadtest-jtl-pipeline.json"),
+        )
+        .unwrap(),
+    )
+    .unwrap();
+    let fails_without = pipeline["processors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|p| p["fail"]["if"] == "ctx.test_id == null");
+    assert!(fails_without, "the pipeline no longer requires test_id");
+    let view = std::fs::read_to_string(
+        repo_root().join("terraform/modules/monitoring/kibana/data-view.json"),
+    )
+    .unwrap();
+    assert!(view.contains(r#""title":"loadtest-*""#), "{view}");
 }

@@ -24,20 +24,20 @@ locals {
     client_rmi_port         = var.rmi_ports.client_rmi_port
     client_tries            = var.client_tries
     client_retries_delay_ms = var.client_retries_delay_ms
-    metrics_port            = var.metrics_port
     loadtest_jmeter         = file("${path.module}/files/loadtest-jmeter")
     loadtest_sync_plans     = file("${path.module}/files/loadtest-sync-plans")
   })
 
   master_user_data = templatefile("${path.module}/templates/master.sh.tpl", {
-    common           = local.common_user_data
-    environment_name = var.environment_name
-    ready_prefix     = var.ready_parameter_prefix
-    elastic_version  = var.elastic_version
-    elastic_major    = split(".", var.elastic_version)[0]
-    loadtest_refresh = file("${path.module}/files/loadtest-refresh")
-    loadtest_run     = file("${path.module}/files/loadtest-run")
-    loadtest_stop    = file("${path.module}/files/loadtest-stop")
+    common                = local.common_user_data
+    environment_name      = var.environment_name
+    ready_prefix          = var.ready_parameter_prefix
+    elastic_version       = var.elastic_version
+    elastic_major         = split(".", var.elastic_version)[0]
+    loadtest_refresh      = file("${path.module}/files/loadtest-refresh")
+    loadtest_run          = file("${path.module}/files/loadtest-run")
+    loadtest_stop         = file("${path.module}/files/loadtest-stop")
+    loadtest_jtl_exporter = file("${path.module}/files/loadtest-jtl-exporter")
   })
 
   master_tags = merge(var.tags, {

@@ -186,12 +186,6 @@ variable "client_retries_delay_ms" {
   default     = 5000
 }
 
-variable "metrics_port" {
-  description = "Port of the JMeter Prometheus exporter on the master and the slaves."
-  type        = number
-  default     = 9270
-}
-
 variable "backstop_at" {
   description = "UTC time (YYYY-MM-DDThh:mm:ssZ) when AWS sets the slaves to 0 if the bot has not; empty = none."
   type        = string

@@ -145,7 +145,7 @@ LOADTEST_SERVER_PORT=${server_port}
 LOADTEST_CLIENT_RMI_PORT=${client_rmi_port}
 LOADTEST_CLIENT_TRIES=${client_tries}
 LOADTEST_CLIENT_RETRIES_DELAY_MS=${client_retries_delay_ms}
-LOADTEST_METRICS_PORT=${metrics_port}
+LOADTEST_TEXTFILE_DIR=/var/lib/node_exporter/textfile
 LOADTEST_PRIVATE_IP=$PRIVATE_IP
 ENV
 
@@ -164,6 +164,10 @@ mkdir -p "$ROOT/var/lib/jmeter/plans"
 chown -R jmeter:jmeter "$ROOT/var/lib/jmeter"
 
 id node_exporter >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin node_exporter
+# The textfile collector serves the master's JMeter series (loadtest-jtl-exporter writes them
+# there) on the node exporter port Prometheus already scrapes; on a slave it stays empty.
+mkdir -p "$ROOT/var/lib/node_exporter/textfile"
+chmod 0755 "$ROOT/var/lib/node_exporter/textfile"
 put_file 0644 /etc/systemd/system/node_exporter.service <<'UNIT'
 [Unit]
 Description=Prometheus node exporter
@@ -172,7 +176,7 @@ Wants=network-online.target
 
 [Service]
 User=node_exporter
-ExecStart=/usr/local/bin/node_exporter --web.listen-address=:9100
+ExecStart=/usr/local/bin/node_exporter --web.listen-address=:9100 --collector.textfile.directory=/var/lib/node_exporter/textfile
 Restart=always
 RestartSec=5
 

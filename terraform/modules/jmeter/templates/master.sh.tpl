@@ -53,6 +53,12 @@ LOADTEST_FILE
 put_file 0755 /usr/local/bin/loadtest-stop <<'LOADTEST_FILE'
 ${loadtest_stop}
 LOADTEST_FILE
+# JMeter's figures for Prometheus: loadtest-run starts it beside each test (python3 is part of
+# Amazon Linux 2023; installed here in case an image lacks it).
+retry dnf install -y python3
+put_file 0755 /usr/local/bin/loadtest-jtl-exporter <<'LOADTEST_FILE'
+${loadtest_jtl_exporter}
+LOADTEST_FILE
 
 put_file 0644 /etc/systemd/system/loadtest-refresh.service <<'UNIT'
 [Unit]

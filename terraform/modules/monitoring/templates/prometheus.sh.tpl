@@ -30,8 +30,12 @@ if [ ! -x "$ROOT/usr/local/bin/prometheus" ]; then
 fi
 
 # The JMeter hosts of this environment, found by their tags (EC2 service discovery, through the
-# instance profile), scraped on the node exporter port (hosts dashboard) and on the JMeter
-# metrics port (load-test dashboard: the listener on the master and every slave).
+# instance profile), scraped on the node exporter port. The JMeter series come from the master
+# alone (its loadtest-jtl-exporter follows the test's JTL, which holds every slave's samples,
+# into node_exporter's textfile collector): job jmeter scrapes the master every 5 s and keeps
+# only jmeter_* (the load-test dashboard); job jmeter-node keeps the rest (the hosts
+# dashboard), so no series is stored twice. Neither job sets a "host" label: the JMeter series
+# carry the load generator's own host name from the JTL.
 put_file 0644 /etc/prometheus/prometheus.yml <<'YAML'
 global:
   scrape_interval: 15s
@@ -63,25 +67,31 @@ scrape_configs:
         target_label: instance_id
       - source_labels: [__meta_ec2_instance_type]
         target_label: instance_type
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'jmeter_.*'
+        action: drop
 
   - job_name: jmeter
     scrape_interval: 5s
     ec2_sd_configs:
       - region: '${region}'
-        port: ${metrics_port}
+        port: 9100
         refresh_interval: 15s
         filters:
           - name: 'tag:loadtest:env'
             values: ['${environment_name}']
           - name: 'tag:loadtest:role'
-            values: ['jmeter-master', 'jmeter-slave']
+            values: ['jmeter-master']
           - name: instance-state-name
             values: ['running']
     relabel_configs:
       - source_labels: [__meta_ec2_tag_loadtest_role]
         target_label: role
-      - source_labels: [__meta_ec2_private_ip]
-        target_label: host
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'jmeter_.*'
+        action: keep
 YAML
 "$ROOT/usr/local/bin/promtool" check config "$ROOT/etc/prometheus/prometheus.yml"
 
