@@ -21,11 +21,14 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("front ends", &["front"]),
     ("pipeline", &["pipeline"]),
     ("verbs", &["verbs"]),
-    ("context handed down", &["app", "services"]),
+    ("context handed down", &["app"]),
+    // A run's life is the one service that needs the others together: it is handed the
+    // `Services` bundle, which holds no run.
+    ("runs", &["runs"]),
+    ("service handles", &["services"]),
     (
         "services",
         &[
-            "runs",
             "terraform",
             "render",
             "store",
@@ -39,7 +42,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ),
     (
         "foundations",
-        &["model", "config", "slack", "masker", "metrics"],
+        &["model", "config", "slack", "masker", "metrics", "results"],
     ),
 ];
 
@@ -78,9 +81,7 @@ const DATA_TABLES: &[(&str, &str, &str)] = &[
 /// an entry whose file has no violation left fails the test so that the list only shrinks.
 const PENDING_OTHER_BRANCHES: &[&str] = &[
     "src/config/load.rs",
-    "src/front/slack/serve.rs",
     "src/runs/env_lock.rs",
-    "src/runs/mod.rs",
     "src/runs/queue.rs",
     "src/terraform/events.rs",
     "src/terraform/runner.rs",

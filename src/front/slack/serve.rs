@@ -116,17 +116,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
         Arc::clone(&app),
         background_stopped,
     ));
-    let state = Arc::new(HttpState {
-        app: Arc::clone(&app),
-        front: Arc::clone(&front),
-        signing_secret: match mode {
-            SlackMode::Http => slack.signing_secret.clone(),
-            SlackMode::Socket => None,
-        },
-        metrics: Arc::clone(&app.metrics),
-        api_stats: Arc::clone(&api.stats),
-        refusals: Default::default(),
-    });
+    let state = http_state(&app, &front, &api, &slack, mode);
     let listeners = Listeners::start(&app.config.slack, state).await?;
     let socket = match mode {
         SlackMode::Socket => Some(start_socket_mode(&front, &api, &slack).await?),
@@ -159,6 +149,28 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     }
     listeners.stop().await;
     Ok(ExitClass::Success)
+}
+
+/// What the HTTP routes need; the signing secret only in HTTP mode (Socket Mode has no
+/// `/slack/*` routes).
+fn http_state(
+    app: &Arc<App>,
+    front: &Arc<SlackFront>,
+    api: &WebApi,
+    slack: &SlackEnv,
+    mode: SlackMode,
+) -> Arc<HttpState> {
+    Arc::new(HttpState {
+        app: Arc::clone(app),
+        front: Arc::clone(front),
+        signing_secret: match mode {
+            SlackMode::Http => slack.signing_secret.clone(),
+            SlackMode::Socket => None,
+        },
+        metrics: Arc::clone(&app.metrics),
+        api_stats: Arc::clone(&api.stats),
+        refusals: Default::default(),
+    })
 }
 
 /// The outbox-backed Slack outlet, with what the last process left undelivered queued first.
