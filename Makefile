@@ -20,6 +20,7 @@ help:
 	@echo "make local-aws-up   start the local AWS emulator (moto) on 127.0.0.1:$(LOCAL_AWS_PORT)"
 	@echo "make local-aws-down stop it"
 	@echo "make bench          benchmarks"
+	@echo "make lint           clippy on every target (warnings are errors) and the formatting check"
 
 bootstrap:
 	@scripts/bootstrap
@@ -44,6 +45,11 @@ bench: bootstrap
 
 fmt:
 	@$(TOOLS_ENV) && cargo fmt && terraform fmt -recursive terraform
+
+# What review enforces: no clippy warning on any target (tests and benches included) and the
+# formatting `make fmt` writes.
+lint: bootstrap
+	@$(TOOLS_ENV) && cargo clippy --all-targets -- -D warnings && cargo fmt --check
 
 clean:
 	@scripts/local-aws stop || true

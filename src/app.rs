@@ -150,3 +150,13 @@ pub fn init_tracing() {
 pub fn load_config(path: &Path) -> anyhow::Result<Config> {
     Config::load(path).map_err(|errors| anyhow::anyhow!("{errors}"))
 }
+
+/// [`load_config`] for `serve`, which also refuses a config without `[access]` (every Slack
+/// user could operate every environment) unless `open_access = true` is written.
+pub fn load_serve_config(path: &Path) -> anyhow::Result<Config> {
+    let config = load_config(path)?;
+    match config.serve_access_refusal() {
+        Some(refusal) => Err(anyhow::anyhow!(refusal)),
+        None => Ok(config),
+    }
+}

@@ -8,7 +8,8 @@
 //! - [`verbs`]: one file per verb family.
 //! - [`app`]: the context handed down (services, runs, audit, state reads).
 //! - services: [`runs`] (queue + a run's life), [`terraform`], [`render`], [`store`],
-//!   [`schedule`], [`policy`], [`command`], [`audit_log`], [`services`] (their shared handles).
+//!   [`schedule`], [`policy`], [`command`], [`audit_log`], [`services`] (their shared handles),
+//!   [`results`] (a JMeter results file → a test's summary, comparisons).
 //! - [`config`], [`slack`] (Slack's wire format), [`masker`], [`metrics`], [`model`],
 //!   [`private_fs`] (the state directory's modes).
 
@@ -27,6 +28,7 @@ pub mod policy;
 pub mod private_fs;
 pub mod render;
 pub mod request;
+pub mod results;
 pub mod runs;
 pub mod schedule;
 pub mod services;

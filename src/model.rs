@@ -85,8 +85,8 @@ impl fmt::Display for RunId {
     }
 }
 
-/// How a run ended (or where it stands). The words are the ones SPEC §7 puts in the
-/// message text, so `Display` is the user-facing form.
+/// How a run ended (or where it stands). The words are the ones a run's final message
+/// text must carry (`succeeded`, `no changes`, …), so `Display` is the user-facing form.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunOutcome {
@@ -165,7 +165,8 @@ impl fmt::Display for RunOutcome {
     }
 }
 
-/// Access roles of SPEC §9, ordered: each role can do everything the lower ones can.
+/// Access roles (viewer, operator, admin), ordered: each role can do everything the lower
+/// ones can.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Role {

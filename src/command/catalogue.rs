@@ -40,11 +40,11 @@ pub struct VerbSpec {
     /// Shown in help and in "usage:" answers to bad input.
     pub usage: &'static str,
     pub summary: &'static str,
-    /// The lowest role that may run it (SPEC §9).
+    /// The lowest role that may run it.
     pub min_role: Role,
     /// Changes infrastructure, a lease, a hold, a job or a lock (audited as a change).
     pub mutating: bool,
-    /// Reserved for admins (SPEC §9 "anything marked admin-only").
+    /// Reserved for admins, whatever role `min_role` names.
     pub admin_only: bool,
     /// Needs `[approval] approvers` membership on top of `min_role`.
     pub approver_only: bool,

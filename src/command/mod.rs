@@ -1,4 +1,4 @@
-//! Chat text → a validated [`ChatCommand`] (SPEC §6). Pure: no I/O, no Slack, no Terraform.
+//! Chat text → a validated [`ChatCommand`]. Pure: no I/O, no Slack, no Terraform.
 //! The verbs, their usage lines and the roles they need live in one catalogue
 //! ([`catalogue::VERBS`]); the parser and `help` both read it, so they cannot drift.
 //!

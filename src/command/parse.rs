@@ -109,44 +109,12 @@ pub fn parse(text: &str, ctx: &ParseContext) -> Result<ChatCommand, ParseError> 
     Ok(ChatCommand { verb, env })
 }
 
+/// A verb's arguments, checked against what the verb takes: one arm per verb, the verbs
+/// with richer arguments in functions of their own.
 fn parse_verb(name: &'static str, args: &[&str], ctx: &ParseContext) -> Result<Verb, ParseError> {
     let max_lease = ctx.max_lease;
     match name {
-        "up" => {
-            let size = match args.first() {
-                Some(word) => known_size(word, ctx)?,
-                None => return Err(missing(name, "the size", Some(ctx))),
-            };
-            if matches!(size.as_str(), "down" | "off") {
-                return Err(error(
-                    ParseErrorKind::UnknownSize,
-                    format!("`{size}` is not a size to scale up to; use `/loadtest {size}`"),
-                ));
-            }
-            let lease = match &args[1..] {
-                [] => None,
-                [for_word] if for_word.eq_ignore_ascii_case("for") => {
-                    return Err(missing(name, "the lease after `for`", None))
-                }
-                [for_word, duration] if for_word.eq_ignore_ascii_case("for") => {
-                    Some(user_duration(duration, "lease", max_lease)?)
-                }
-                [duration, ..] if humantime::parse_duration(duration).is_ok() => {
-                    return Err(error(
-                        ParseErrorKind::ExtraArgument,
-                        format!(
-                            "write the lease after `for`: `up {size} for {}`",
-                            echo(duration)
-                        ),
-                    ))
-                }
-                [for_word, _, extra, ..] if for_word.eq_ignore_ascii_case("for") => {
-                    return Err(extra_argument(name, extra))
-                }
-                [extra, ..] => return Err(extra_argument(name, extra)),
-            };
-            Ok(Verb::Up { size, lease })
-        }
+        "up" => parse_up(args, ctx),
         "plan" => match args {
             [] => Err(missing(name, "what to plan", Some(ctx))),
             [target] => Ok(Verb::Plan {
@@ -154,22 +122,7 @@ fn parse_verb(name: &'static str, args: &[&str], ctx: &ParseContext) -> Result<V
             }),
             [_, extra, ..] => Err(extra_argument(name, extra)),
         },
-        "history" => match args {
-            [] => Ok(Verb::History {
-                count: DEFAULT_HISTORY,
-            }),
-            [count] => match count.parse::<usize>() {
-                Ok(count) if (1..=MAX_HISTORY).contains(&count) => Ok(Verb::History { count }),
-                _ => Err(error(
-                    ParseErrorKind::BadCount,
-                    format!(
-                        "`{}` is not a count; history shows 1 to {MAX_HISTORY} runs, e.g. `history 20`",
-                        echo(count)
-                    ),
-                )),
-            },
-            [_, extra, ..] => Err(extra_argument(name, extra)),
-        },
+        "history" => parse_history(args),
         "extend" => match args {
             [] => Err(missing(name, "how long", None)),
             [by] => Ok(Verb::Extend {
@@ -205,48 +158,113 @@ fn parse_verb(name: &'static str, args: &[&str], ctx: &ParseContext) -> Result<V
             }),
             [_, extra, ..] => Err(extra_argument(name, extra)),
         },
-        "help" => match args {
-            [] => Ok(Verb::Help { topic: None }),
-            [topic] => {
-                let lower = topic.to_ascii_lowercase();
-                match verb_names().into_iter().find(|verb| *verb == lower) {
-                    Some(verb) => Ok(Verb::Help {
-                        topic: Some(verb.to_string()),
-                    }),
-                    None => Err(error(
-                        ParseErrorKind::UnknownHelpTopic,
-                        format!(
-                            "there is no command `{}`{}; try `help`",
-                            echo(topic),
-                            did_you_mean(&lower, verb_names())
-                        ),
-                    )),
-                }
-            }
-            [_, extra, ..] => Err(extra_argument(name, extra)),
-        },
-        // The verbs without arguments.
-        _ => {
-            if let Some(extra) = args.first() {
-                return Err(error(
-                    ParseErrorKind::ExtraArgument,
-                    format!(
-                        "`{name}` takes no arguments (got `{}`); usage: {}",
-                        echo(extra),
-                        usage_of(name)
-                    ),
-                ));
-            }
-            Ok(match name {
-                "down" => Verb::Down,
-                "off" => Verb::Off,
-                "status" => Verb::Status,
-                "schedule" => Verb::Schedule,
-                "cancel" => Verb::Cancel,
-                _ => Verb::Sizes,
-            })
-        }
+        "help" => parse_help(args),
+        _ => parse_without_arguments(name, args),
     }
+}
+
+/// `up <size> [for <duration>]`.
+fn parse_up(args: &[&str], ctx: &ParseContext) -> Result<Verb, ParseError> {
+    let name = "up";
+    let size = match args.first() {
+        Some(word) => known_size(word, ctx)?,
+        None => return Err(missing(name, "the size", Some(ctx))),
+    };
+    if matches!(size.as_str(), "down" | "off") {
+        return Err(error(
+            ParseErrorKind::UnknownSize,
+            format!("`{size}` is not a size to scale up to; use `/loadtest {size}`"),
+        ));
+    }
+    let lease = match &args[1..] {
+        [] => None,
+        [for_word] if for_word.eq_ignore_ascii_case("for") => {
+            return Err(missing(name, "the lease after `for`", None))
+        }
+        [for_word, duration] if for_word.eq_ignore_ascii_case("for") => {
+            Some(user_duration(duration, "lease", ctx.max_lease)?)
+        }
+        [duration, ..] if humantime::parse_duration(duration).is_ok() => {
+            return Err(error(
+                ParseErrorKind::ExtraArgument,
+                format!(
+                    "write the lease after `for`: `up {size} for {}`",
+                    echo(duration)
+                ),
+            ))
+        }
+        [for_word, _, extra, ..] if for_word.eq_ignore_ascii_case("for") => {
+            return Err(extra_argument(name, extra))
+        }
+        [extra, ..] => return Err(extra_argument(name, extra)),
+    };
+    Ok(Verb::Up { size, lease })
+}
+
+/// `history [n]`.
+fn parse_history(args: &[&str]) -> Result<Verb, ParseError> {
+    match args {
+        [] => Ok(Verb::History {
+            count: DEFAULT_HISTORY,
+        }),
+        [count] => match count.parse::<usize>() {
+            Ok(count) if (1..=MAX_HISTORY).contains(&count) => Ok(Verb::History { count }),
+            _ => Err(error(
+                ParseErrorKind::BadCount,
+                format!(
+                    "`{}` is not a count; history shows 1 to {MAX_HISTORY} runs, e.g. `history 20`",
+                    echo(count)
+                ),
+            )),
+        },
+        [_, extra, ..] => Err(extra_argument("history", extra)),
+    }
+}
+
+/// `help [verb]`.
+fn parse_help(args: &[&str]) -> Result<Verb, ParseError> {
+    match args {
+        [] => Ok(Verb::Help { topic: None }),
+        [topic] => {
+            let lower = topic.to_ascii_lowercase();
+            match verb_names().into_iter().find(|verb| *verb == lower) {
+                Some(verb) => Ok(Verb::Help {
+                    topic: Some(verb.to_string()),
+                }),
+                None => Err(error(
+                    ParseErrorKind::UnknownHelpTopic,
+                    format!(
+                        "there is no command `{}`{}; try `help`",
+                        echo(topic),
+                        did_you_mean(&lower, verb_names())
+                    ),
+                )),
+            }
+        }
+        [_, extra, ..] => Err(extra_argument("help", extra)),
+    }
+}
+
+/// The verbs that take no arguments.
+fn parse_without_arguments(name: &'static str, args: &[&str]) -> Result<Verb, ParseError> {
+    if let Some(extra) = args.first() {
+        return Err(error(
+            ParseErrorKind::ExtraArgument,
+            format!(
+                "`{name}` takes no arguments (got `{}`); usage: {}",
+                echo(extra),
+                usage_of(name)
+            ),
+        ));
+    }
+    Ok(match name {
+        "down" => Verb::Down,
+        "off" => Verb::Off,
+        "status" => Verb::Status,
+        "schedule" => Verb::Schedule,
+        "cancel" => Verb::Cancel,
+        _ => Verb::Sizes,
+    })
 }
 
 /// The catalogue's spelling of the verb the user typed (case-insensitive).

@@ -8,13 +8,15 @@
 //!
 //! - [`types`]: the typed sections; [`load`] and `sections`: text → types;
 //!   `cross_check`: against the variable sets and Terraform roots; [`sizes`]: the variable
-//!   sets of `commands/sizes.toml`; [`errors`]: keyed errors.
+//!   sets of `commands/sizes.toml`; [`crontab`]: cron expressions; [`errors`]: keyed errors.
 //!
 //! Owns no I/O beyond reading the config, the sizes file and `*.tf` files of the roots.
 
+pub mod crontab;
 mod cross_check;
 pub mod errors;
 pub mod load;
+mod raw;
 mod sections;
 pub mod sizes;
 pub mod types;

@@ -1,15 +1,14 @@
 //! The sections that need more than serde: environments, approval rules, schedules and mask
 //! patterns, each checked key by key.
 
-use super::load::{
-    is_channel_id, is_plain_word, Checker, RawApproval, RawEnvironment, RawSchedule,
-};
+use super::raw::{is_channel_id, is_plain_word, Checker, RawApproval, RawEnvironment, RawSchedule};
 use super::*;
-use crate::schedule::cron::parse_cron;
+use crate::config::crontab::parse_cron;
 use chrono::NaiveDate;
 use regex::Regex;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
+use std::time::Duration;
 
 pub(super) fn build_environments(
     check: &mut Checker,
@@ -49,97 +48,129 @@ pub(super) fn build_environments(
         let Some(raw) = check.section::<RawEnvironment>(&prefix, Some(value)) else {
             continue;
         };
-        if raw.terraform_dir.trim().is_empty() {
-            check.push(&format!("{prefix}.terraform_dir"), "must name a directory");
-        }
-        let workspace = raw.workspace.unwrap_or_else(|| "default".into());
-        if !is_plain_word(&workspace) {
-            check.push(
-                &format!("{prefix}.workspace"),
-                format!("{workspace:?} is not a workspace name (letters, digits, - _ .)"),
-            );
-        }
-        for (index, channel) in raw.channels.iter().enumerate() {
-            if !is_channel_id(channel) {
-                check.push(
-                    &format!("{prefix}.channels[{index}]"),
-                    format!("{channel:?} is not a channel ID (C…, G… or D…)"),
-                );
-            }
-        }
-        let timezone = check.timezone(&format!("{prefix}.timezone"), raw.timezone.as_deref());
-        let default_lease_key = format!("{prefix}.default_lease");
-        let default_lease = check.duration(&default_lease_key, raw.default_lease.as_deref(), "8h");
-        let max_lease = check.duration(
-            &format!("{prefix}.max_lease"),
-            raw.max_lease.as_deref(),
-            "24h",
-        );
-        if default_lease > max_lease && !max_lease.is_zero() {
-            check.push(
-                &default_lease_key,
-                format!(
-                    "{} is longer than max_lease {}",
-                    format_duration(default_lease),
-                    format_duration(max_lease)
-                ),
-            );
-        }
-        for key in raw.backend_config.keys() {
-            if !is_plain_word(key) {
-                check.push(
-                    &format!("{prefix}.backend_config.{key}"),
-                    "not a backend setting name (letters, digits, - _ .)",
-                );
-            }
-        }
-        let mut tf_vars = BTreeMap::new();
-        for (variable, value) in raw.tf_vars {
-            let key = format!("{prefix}.tf_vars.{variable}");
-            if sizes::RESERVED_VARIABLES[0] == variable {
-                check.push(
-                    &key,
-                    "`environment_name` is the environment's name; it cannot be set",
-                );
-            } else if let Some(json) = sizes::scalar_to_json(&value) {
-                tf_vars.insert(variable, json);
-            } else {
-                check.push(
-                    &key,
-                    format!(
-                        "must be a string, number or boolean, not {}",
-                        value.type_str()
-                    ),
-                );
-            }
-        }
-        if raw.default {
+        let environment = build_environment(check, &prefix, name, raw);
+        if environment.default {
             if let Some(first) = &default_seen {
                 check.push(
                     &format!("{prefix}.default"),
                     format!("only one environment can be the default; `{first}` already is"),
                 );
             } else {
-                default_seen = Some(name.clone());
+                default_seen = Some(environment.name.as_str().to_string());
             }
         }
-        environments.insert(
-            EnvName::new(&name),
-            EnvironmentConfig {
-                name: EnvName::new(name),
-                terraform_dir: PathBuf::from(raw.terraform_dir),
-                workspace,
-                channels: raw.channels.into_iter().map(ChannelId::new).collect(),
-                timezone,
-                default_lease,
-                max_lease,
-                backend_config: raw.backend_config,
-                default: raw.default,
-                tf_vars,
-            },
-        );
+        environments.insert(environment.name.clone(), environment);
     }
     environments
+}
+
+/// One `[environments.<name>]` section, checked key by key.
+fn build_environment(
+    check: &mut Checker,
+    prefix: &str,
+    name: String,
+    raw: RawEnvironment,
+) -> EnvironmentConfig {
+    if raw.terraform_dir.trim().is_empty() {
+        check.push(&format!("{prefix}.terraform_dir"), "must name a directory");
+    }
+    let workspace = raw.workspace.unwrap_or_else(|| "default".into());
+    if !is_plain_word(&workspace) {
+        check.push(
+            &format!("{prefix}.workspace"),
+            format!("{workspace:?} is not a workspace name (letters, digits, - _ .)"),
+        );
+    }
+    for (index, channel) in raw.channels.iter().enumerate() {
+        if !is_channel_id(channel) {
+            check.push(
+                &format!("{prefix}.channels[{index}]"),
+                format!("{channel:?} is not a channel ID (C…, G… or D…)"),
+            );
+        }
+    }
+    let timezone = check.timezone(&format!("{prefix}.timezone"), raw.timezone.as_deref());
+    let (default_lease, max_lease) = leases_of(
+        check,
+        prefix,
+        raw.default_lease.as_deref(),
+        raw.max_lease.as_deref(),
+    );
+    for key in raw.backend_config.keys() {
+        if !is_plain_word(key) {
+            check.push(
+                &format!("{prefix}.backend_config.{key}"),
+                "not a backend setting name (letters, digits, - _ .)",
+            );
+        }
+    }
+    let tf_vars = tf_vars_of(check, prefix, raw.tf_vars);
+    EnvironmentConfig {
+        name: EnvName::new(name),
+        terraform_dir: PathBuf::from(raw.terraform_dir),
+        workspace,
+        channels: raw.channels.into_iter().map(ChannelId::new).collect(),
+        timezone,
+        default_lease,
+        max_lease,
+        backend_config: raw.backend_config,
+        default: raw.default,
+        tf_vars,
+    }
+}
+
+/// `default_lease` and `max_lease`, with the defaults that keep cost safe (8h, 24h); a default
+/// longer than the maximum is refused.
+fn leases_of(
+    check: &mut Checker,
+    prefix: &str,
+    default_lease: Option<&str>,
+    max_lease: Option<&str>,
+) -> (Duration, Duration) {
+    let default_lease_key = format!("{prefix}.default_lease");
+    let default_lease = check.duration(&default_lease_key, default_lease, "8h");
+    let max_lease = check.duration(&format!("{prefix}.max_lease"), max_lease, "24h");
+    if default_lease > max_lease && !max_lease.is_zero() {
+        check.push(
+            &default_lease_key,
+            format!(
+                "{} is longer than max_lease {}",
+                format_duration(default_lease),
+                format_duration(max_lease)
+            ),
+        );
+    }
+    (default_lease, max_lease)
+}
+
+/// An environment's own Terraform variables: scalars only, and never `environment_name`
+/// (the bot sets that from the environment's name).
+fn tf_vars_of(
+    check: &mut Checker,
+    prefix: &str,
+    raw: toml::Table,
+) -> BTreeMap<String, serde_json::Value> {
+    let mut tf_vars = BTreeMap::new();
+    for (variable, value) in raw {
+        let key = format!("{prefix}.tf_vars.{variable}");
+        if sizes::RESERVED_VARIABLES[0] == variable {
+            check.push(
+                &key,
+                "`environment_name` is the environment's name; it cannot be set",
+            );
+        } else if let Some(json) = sizes::scalar_to_json(&value) {
+            tf_vars.insert(variable, json);
+        } else {
+            check.push(
+                &key,
+                format!(
+                    "must be a string, number or boolean, not {}",
+                    value.type_str()
+                ),
+            );
+        }
+    }
+    tf_vars
 }
 
 pub(super) fn build_approval(check: &mut Checker, value: Option<toml::Value>) -> ApprovalConfig {
@@ -196,71 +227,71 @@ pub(super) fn build_schedules(
         let Some(raw) = check.section::<RawSchedule>(&prefix, Some(value)) else {
             continue;
         };
-        let key = |field: &str| format!("{prefix}.{field}");
         if !is_plain_word(&raw.name) {
             check.push(
-                &key("name"),
+                &format!("{prefix}.name"),
                 format!("{:?} is not a schedule name", raw.name),
             );
         } else if !names.insert(raw.name.clone()) {
             check.push(
-                &key("name"),
+                &format!("{prefix}.name"),
                 format!("another schedule is named {:?}", raw.name),
             );
         }
-        let cron = match parse_cron(&raw.cron) {
-            Ok(cron) => Some(cron),
-            Err(message) => {
-                check.push(&key("cron"), message);
-                None
-            }
-        };
-        let timezone = check.timezone(&key("timezone"), raw.timezone.as_deref());
-        let action = match ScheduleAction::parse(&raw.action) {
-            Ok(action) => Some(action),
-            Err(message) => {
-                check.push(&key("action"), message);
-                None
-            }
-        };
-        if raw.environments.is_empty() {
-            check.push(&key("environments"), "name at least one environment");
-        }
-        for (env_index, env) in raw.environments.iter().enumerate() {
-            if !environments.contains_key(&EnvName::new(env)) {
-                check.push(
-                    &format!("{prefix}.environments[{env_index}]"),
-                    format!("there is no environment `{env}`"),
-                );
-            }
-        }
-        let warn_before = check.optional_duration(&key("warn_before"), raw.warn_before.as_deref());
-        let catch_up = check.optional_duration(&key("catch_up"), raw.catch_up.as_deref());
-        let mut skip_dates = Vec::new();
-        for (date_index, text) in raw.skip_dates.iter().enumerate() {
-            match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
-                Ok(date) => skip_dates.push(date),
-                Err(_) => check.push(
-                    &format!("{prefix}.skip_dates[{date_index}]"),
-                    format!("{text:?} is not a date; use YYYY-MM-DD"),
-                ),
-            }
-        }
-        if let (Some(cron), Some(action)) = (cron, action) {
-            schedules.push(ScheduleConfig {
-                name: raw.name,
-                cron_text: raw.cron,
-                cron,
-                timezone,
-                action,
-                environments: raw.environments.into_iter().map(EnvName::new).collect(),
-                warn_before,
-                skip_dates,
-                catch_up,
-            });
-        }
+        schedules.extend(build_schedule(check, &prefix, raw, environments));
     }
     schedules
+}
+
+/// One `[[schedules]]` entry; `None` when its cron or action is unusable (already reported).
+fn build_schedule(
+    check: &mut Checker,
+    prefix: &str,
+    raw: RawSchedule,
+    environments: &BTreeMap<EnvName, EnvironmentConfig>,
+) -> Option<ScheduleConfig> {
+    let key = |field: &str| format!("{prefix}.{field}");
+    let cron = parse_cron(&raw.cron)
+        .map_err(|message| check.push(&key("cron"), message))
+        .ok();
+    let timezone = check.timezone(&key("timezone"), raw.timezone.as_deref());
+    let action = ScheduleAction::parse(&raw.action)
+        .map_err(|message| check.push(&key("action"), message))
+        .ok();
+    if raw.environments.is_empty() {
+        check.push(&key("environments"), "name at least one environment");
+    }
+    for (env_index, env) in raw.environments.iter().enumerate() {
+        if !environments.contains_key(&EnvName::new(env)) {
+            check.push(
+                &format!("{prefix}.environments[{env_index}]"),
+                format!("there is no environment `{env}`"),
+            );
+        }
+    }
+    let warn_before = check.optional_duration(&key("warn_before"), raw.warn_before.as_deref());
+    let catch_up = check.optional_duration(&key("catch_up"), raw.catch_up.as_deref());
+    let mut skip_dates = Vec::new();
+    for (date_index, text) in raw.skip_dates.iter().enumerate() {
+        match NaiveDate::parse_from_str(text, "%Y-%m-%d") {
+            Ok(date) => skip_dates.push(date),
+            Err(_) => check.push(
+                &format!("{prefix}.skip_dates[{date_index}]"),
+                format!("{text:?} is not a date; use YYYY-MM-DD"),
+            ),
+        }
+    }
+    Some(ScheduleConfig {
+        name: raw.name,
+        cron_text: raw.cron,
+        cron: cron?,
+        timezone,
+        action: action?,
+        environments: raw.environments.into_iter().map(EnvName::new).collect(),
+        warn_before,
+        skip_dates,
+        catch_up,
+    })
 }
 
 pub(super) fn build_mask_patterns(check: &mut Checker, value: Option<toml::Value>) -> Vec<Regex> {

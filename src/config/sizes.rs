@@ -127,36 +127,9 @@ impl VariableSets {
                     format!("must be zero or more, not {}", raw.est_hourly_usd),
                 ));
             }
-            let mut variables = BTreeMap::new();
-            for (variable, value) in raw.variables {
-                let key = format!("{name}.variables.{variable}");
-                if !is_valid_variable_name(&variable) {
-                    errors.push(err(&key, "not a valid Terraform variable name".into()));
-                    continue;
-                }
-                if RESERVED_VARIABLES.contains(&variable.as_str()) {
-                    errors.push(err(
-                        &key,
-                        format!(
-                            "`{variable}` is set by the bot per environment; a variable set may \
-                             not set it"
-                        ),
-                    ));
-                    continue;
-                }
-                match scalar_to_json(&value) {
-                    Some(json) => {
-                        variables.insert(variable, json);
-                    }
-                    None => errors.push(err(
-                        &key,
-                        format!(
-                            "must be a string, number or boolean, not {}",
-                            value.type_str()
-                        ),
-                    )),
-                }
-            }
+            let variables = set_variables(&name, raw.variables, &mut |key, message| {
+                errors.push(err(key, message))
+            });
             sets.push(VariableSet {
                 name: SizeName::new(name),
                 description: raw.description,
@@ -263,6 +236,46 @@ pub fn declared_variables(terraform_dir: &Path) -> io::Result<BTreeSet<String>> 
         }
     }
     Ok(declared)
+}
+
+/// A set's variables as JSON scalars; each bad one is reported through `report` (its key and
+/// why) and left out.
+fn set_variables(
+    set: &str,
+    raw: toml::Table,
+    report: &mut dyn FnMut(&str, String),
+) -> BTreeMap<String, serde_json::Value> {
+    let mut variables = BTreeMap::new();
+    for (variable, value) in raw {
+        let key = format!("{set}.variables.{variable}");
+        if !is_valid_variable_name(&variable) {
+            report(&key, "not a valid Terraform variable name".into());
+            continue;
+        }
+        if RESERVED_VARIABLES.contains(&variable.as_str()) {
+            report(
+                &key,
+                format!(
+                    "`{variable}` is set by the bot per environment; a variable set may \
+                     not set it"
+                ),
+            );
+            continue;
+        }
+        match scalar_to_json(&value) {
+            Some(json) => {
+                variables.insert(variable, json);
+            }
+            None => report(
+                &key,
+                format!(
+                    "must be a string, number or boolean, not {}",
+                    value.type_str()
+                ),
+            ),
+        }
+    }
+    variables
 }
 
 #[cfg(test)]

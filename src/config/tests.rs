@@ -2,8 +2,8 @@
 
 use super::sizes::{self, VariableSets};
 use super::*;
+use crate::config::crontab::parse_cron;
 use crate::model::SizeName;
-use crate::schedule::cron::parse_cron;
 use chrono::NaiveDate;
 use chrono::{Datelike, TimeZone, Weekday};
 use chrono_tz::Tz;

@@ -45,10 +45,13 @@ pub enum SlackMode {
 
 #[derive(Clone, Debug, PartialEq)]
 pub struct SlackConfig {
-    /// `None`: Socket Mode when `SLACK_APP_TOKEN` is set, else HTTP (SPEC §11 `serve`).
+    /// `None`: Socket Mode when `SLACK_APP_TOKEN` is set, else HTTP (`serve`).
     pub mode: Option<SlackMode>,
     /// `host:port` for `/healthz`, `/metrics` and, in HTTP mode, `/slack/*`.
     pub listen: String,
+    /// When set, `/metrics` is served here only (e.g. a private address) instead of on
+    /// `listen`, which in HTTP mode faces the internet.
+    pub metrics_listen: Option<String>,
     /// When not empty, requests from any other workspace are refused (and audited).
     pub team_ids: Vec<String>,
     /// When set, requests for any other Slack app are refused (and audited).

@@ -5,7 +5,7 @@
 use crate::app::{self, App};
 use crate::model::{ChannelId, SlackUserId};
 use crate::outlet::{MessageHandle, Outlet, UpdateKind};
-use crate::policy::Actor;
+use crate::policy::{Actor, CONSOLE_CHANNEL};
 use crate::render::Message;
 use crate::request::{ExitClass, Request};
 use crate::slack::block_text::to_console_text;
@@ -14,9 +14,6 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use tokio::io::AsyncBufReadExt;
-
-/// The channel ID the console speaks from; channel bindings do not apply to it.
-pub const CONSOLE_CHANNEL: &str = "console";
 
 /// Prints messages to stdout. On a terminal, progress updates rewrite one line in place;
 /// otherwise (pipes, tests) each changed progress state is printed once, as its own line.
@@ -67,7 +64,7 @@ impl Outlet for ConsoleOutlet {
                     .expect("console lock")
                     .remove(&handle.local_id);
                 // The top-level text first: it is what Slack notifies with, and it carries
-                // the outcome and Terraform's counts on one line (SPEC §7).
+                // the outcome and Terraform's counts on one line.
                 self.print(&format!(
                     "{}\n{}",
                     message.plain_text(),

@@ -2,8 +2,9 @@
 //! each message's text; the exit code says how it ended (0 success or no changes, 1 failed /
 //! cancelled / timed out, 2 rejected), so scripts and CI can gate on it.
 
-use super::console::{console_actor, start_app, wait_for_jobs, CONSOLE_CHANNEL};
+use super::console::{console_actor, start_app, wait_for_jobs};
 use crate::model::ChannelId;
+use crate::policy::CONSOLE_CHANNEL;
 use crate::request::{ExitClass, Request};
 use crate::slack::block_text::to_console_text;
 use std::path::Path;

@@ -5,6 +5,7 @@
 //! second process) never fires the same occurrence twice.
 
 use crate::app::App;
+use crate::config::ScheduleAction;
 use crate::model::{ChannelId, EnvName, RunOutcome};
 use crate::policy::Actor;
 use crate::request::Request;
@@ -70,7 +71,7 @@ fn channel_of(app: &App, env: &EnvName) -> ChannelId {
     app.config
         .env(env)
         .and_then(|e| e.channels.first().cloned())
-        .unwrap_or_else(|| ChannelId::new(crate::front::console::CONSOLE_CHANNEL))
+        .unwrap_or_else(|| ChannelId::new(crate::policy::CONSOLE_CHANNEL))
 }
 
 fn snapshot(app: &App, env: &EnvName, now: DateTime<Utc>) -> EnvSnapshot {
@@ -199,23 +200,12 @@ async fn carry_out(
             late_by,
         } => {
             // The claim comes first: another process may have fired this occurrence already.
-            if !app
+            if app
                 .store
                 .record_fire(schedule, env, occurrence.nominal.and_utc(), now)?
             {
-                return Ok(());
+                fire(app, schedule, env, what, *late_by).await?;
             }
-            if matches!(
-                what,
-                crate::config::ScheduleAction::Down | crate::config::ScheduleAction::Off
-            ) {
-                app.store.clear_lease(env)?;
-            }
-            let late = late_by
-                .map(|l| format!(" (caught up {}s late)", l.num_seconds()))
-                .unwrap_or_default();
-            tracing::info!(%env, schedule, action = %what, "scheduled action{late}");
-            run_as_scheduler(app, env, &what.to_string()).await;
         }
         PlannedAction::SkipFire {
             schedule,
@@ -224,7 +214,7 @@ async fn carry_out(
             action: what,
             reason,
         } => {
-            // Recorded, nothing posted (SPEC §10: a no-op posts nothing).
+            // Recorded, nothing posted: a scheduled action with nothing to do is silent.
             if app
                 .store
                 .record_fire(schedule, env, occurrence.nominal.and_utc(), now)?
@@ -247,29 +237,9 @@ async fn carry_out(
                 return Ok(());
             };
             let (name, record_env, at) = warning_record(&key);
-            if !app.store.record_fire(&name, &record_env, at, now)? {
-                return Ok(());
+            if app.store.record_fire(&name, &record_env, at, now)? {
+                warn(app, env, subject, *due_at, what);
             }
-            let when = app.format_time(env, *due_at);
-            let why = match subject {
-                WarnSubject::Schedule { schedule, .. } => format!("the schedule `{schedule}`"),
-                WarnSubject::Lease { size } => format!("the end of the `{size}` lease"),
-            };
-            let view = crate::render::views::WarningView {
-                env: env.clone(),
-                action: what.to_string(),
-                when: when.clone(),
-                why: why.clone(),
-                keep_extends_lease: matches!(subject, WarnSubject::Lease { .. }),
-            };
-            let message = app.message(app.renderer.warning(&view));
-            app.outlet.post(&channel_of(app, env), &message);
-            audit(
-                app,
-                env,
-                &format!("warn {what}"),
-                &format!("warned: {why} at {when}"),
-            );
         }
         PlannedAction::LeaseEnd {
             env,
@@ -290,4 +260,54 @@ async fn carry_out(
         }
     }
     Ok(())
+}
+
+/// A claimed schedule occurrence: a scale-down ends the lease, then the action runs as the
+/// scheduler.
+async fn fire(
+    app: &Arc<App>,
+    schedule: &str,
+    env: &EnvName,
+    what: &ScheduleAction,
+    late_by: Option<chrono::TimeDelta>,
+) -> anyhow::Result<()> {
+    if matches!(what, ScheduleAction::Down | ScheduleAction::Off) {
+        app.store.clear_lease(env)?;
+    }
+    let late = late_by
+        .map(|l| format!(" (caught up {}s late)", l.num_seconds()))
+        .unwrap_or_default();
+    tracing::info!(%env, schedule, action = %what, "scheduled action{late}");
+    run_as_scheduler(app, env, &what.to_string()).await;
+    Ok(())
+}
+
+/// A claimed warning: posted to the environment's channel with its buttons, and audited.
+fn warn(
+    app: &Arc<App>,
+    env: &EnvName,
+    subject: &WarnSubject,
+    due_at: DateTime<Utc>,
+    what: &ScheduleAction,
+) {
+    let when = app.format_time(env, due_at);
+    let why = match subject {
+        WarnSubject::Schedule { schedule, .. } => format!("the schedule `{schedule}`"),
+        WarnSubject::Lease { size } => format!("the end of the `{size}` lease"),
+    };
+    let view = crate::render::views::WarningView {
+        env: env.clone(),
+        action: what.to_string(),
+        when: when.clone(),
+        why: why.clone(),
+        keep_extends_lease: matches!(subject, WarnSubject::Lease { .. }),
+    };
+    let message = app.message(app.renderer.warning(&view));
+    app.outlet.post(&channel_of(app, env), &message);
+    audit(
+        app,
+        env,
+        &format!("warn {what}"),
+        &format!("warned: {why} at {when}"),
+    );
 }

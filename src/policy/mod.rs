@@ -1,4 +1,4 @@
-//! Access and approval (SPEC §9): (actor, verb, environment, channel) → allow, deny or
+//! Access and approval: (actor, verb, environment, channel) → allow, deny or
 //! "allow once approved". Pure: reads the typed config and the command catalogue; stores
 //! nothing (the caller stores the [`Audit`] record) and talks to no one.
 

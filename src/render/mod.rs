@@ -144,7 +144,7 @@ impl Renderer {
         samples::render_all(self)
     }
 
-    /// Masks every message rendered from now on (SPEC §7: fail closed).
+    /// Masks every message rendered from now on: nothing leaves unmasked (fail closed).
     pub fn with_masker(mut self, masker: Masker) -> Renderer {
         self.masker = Some(masker);
         self

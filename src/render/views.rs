@@ -22,7 +22,7 @@ pub struct RunRef {
 
 impl RunRef {
     /// `[<env>] <verb> <args>` (no trailing space when there are no args): the start of
-    /// every run message's text (SPEC §7).
+    /// every run message's text, which users and their alerts match on.
     pub fn title(&self) -> String {
         if self.args.trim().is_empty() {
             format!("[{}] {}", self.env, self.verb)

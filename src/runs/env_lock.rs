@@ -2,7 +2,6 @@
 //! `<state dir>/locks/<env>.lock`, held around every job, so an `exec` next to `serve` (or a
 //! second bot on the same state directory) waits its turn.
 
-use super::queue::OnBlocked;
 use crate::model::{EnvName, RunId};
 use crate::terraform::runner::CancelSignal;
 use std::io::{Seek, Write};
@@ -10,6 +9,9 @@ use std::os::fd::AsRawFd;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::Path;
 use std::time::Duration;
+
+/// Called (once) with the holder's description when a job has to wait for another process.
+pub type OnBlocked = Box<dyn FnOnce(String) + Send>;
 
 /// An exclusive advisory lock on `<lock dir>/<env>.lock`, released on drop (or when the
 /// process dies, which is why flock and not a lock row in the store).

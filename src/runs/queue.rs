@@ -29,7 +29,7 @@ pub struct JobContext {
 }
 
 /// Told (once) that another process holds the environment and the job waits for it.
-pub type OnBlocked = Box<dyn FnOnce(String) + Send>;
+pub use super::env_lock::OnBlocked;
 
 struct QueuedJob {
     run_id: RunId,

@@ -2,7 +2,7 @@
 //! schedule's LOCAL wall clock, and each local time is then placed on the real timeline.
 //! Pure; knows nothing of environments, leases or the store (see `planner` for decisions).
 //!
-//! Rules (SPEC §10, issue 5):
+//! Rules:
 //! - The cron crate is run over a UTC timeline that stands for naive local time, so
 //!   `0 22 * * 1-5` means 22:00 Monday–Friday on the zone's clock whatever its offset.
 //! - A local time inside a DST gap (02:30 on a spring-forward day in America/New_York) fires
@@ -215,9 +215,9 @@ fn truncate_to_second(time: NaiveDateTime) -> NaiveDateTime {
 #[cfg(test)]
 pub(crate) mod tests {
     use super::*;
+    use crate::config::crontab::parse_cron;
     use crate::config::ScheduleAction;
     use crate::model::EnvName;
-    use crate::schedule::cron::parse_cron;
     use chrono::NaiveDate;
 
     /// A schedule as `[[schedules]]` would give it (the cron text goes through the config's

@@ -1,4 +1,4 @@
-//! Schedules and leases → planned actions (SPEC §10, issue 5). Pure code: no tasks, no I/O,
+//! Schedules and leases → planned actions. Pure code: no tasks, no I/O,
 //! the time is always passed in. It decides *what* is due; it never runs, posts or stores
 //! anything itself (the caller records fires and warnings and queues the runs).
 //!
@@ -8,7 +8,6 @@
 
 mod actions;
 pub mod calendar;
-pub mod cron;
 pub mod planner;
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 //! stores anything: the caller records every `Fire`/`SkipFire` occurrence and every `Warn`
 //! key, and queues the runs as the actor `scheduler`.
 //!
-//! Choices (SPEC §10, issue 5), each pinned by a test below:
+//! Choices, each pinned by a test below:
 //! - Due: the LATEST occurrence of a schedule with `since < at <= now` that is not recorded.
 //!   Earlier ones in the same window are superseded and never fire (nor are recorded).
 //! - On time vs missed: an occurrence later than [`PlannerSettings::on_time_grace`] (60 s)
@@ -12,7 +12,7 @@
 //!   `down`/`off` runs only when `now - at <= catch_up` (`TooLate` otherwise, and always when
 //!   the schedule has no `catch_up`).
 //! - Holds skip scheduled `down` while `hold_until > now`; an `off` is not skipped by a hold:
-//!   `off` is admin-grade (SPEC §9) and a hold is an operator's "keep it up tonight", so an
+//!   `off` is admin-only and a hold is an operator's "keep it up tonight", so an
 //!   admin's schedule off wins. Holds never affect `up`.
 //! - A hold does not stop a lease end: a hold skips SCHEDULED scale-downs only; a test that
 //!   needs longer extends its lease (the lease warning's [Keep 2h] is an extension).

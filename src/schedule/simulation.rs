@@ -1,13 +1,14 @@
 //! Tests only: a week of chat commands, schedules, two bot outages and leases driven through
 //! the pure planner minute by minute, with a tiny model of each environment (planned actions
-//! apply instantly). The figure for issue 5: zero minutes above `down` outside a lease or a
+//! apply instantly). The figure that matters: zero minutes above `down` outside a lease or a
 //! hold. Also a timing probe of one tick (ignored; prints, asserts nothing about time).
 
 use super::planner::{
     plan, EnvSnapshot, LeaseSnapshot, PlannedAction, PlannerSettings, RecordedSet, Tick,
 };
 use super::test_support::{describe, jst, schedule, sizes};
-use crate::config::{parse_duration, ScheduleAction};
+use crate::config::sizes::VariableSets;
+use crate::config::{parse_duration, ScheduleAction, ScheduleConfig};
 use crate::model::{EnvName, SizeName};
 use chrono::{DateTime, TimeDelta, Utc};
 use std::collections::BTreeMap;
@@ -62,12 +63,99 @@ fn delta(text: &str) -> TimeDelta {
     TimeDelta::from_std(duration).expect("short duration")
 }
 
-#[test]
-fn a_simulated_week_keeps_nothing_up_that_nobody_asked_for() {
-    let lt1 = EnvName::new("lt1");
-    let lt2 = EnvName::new("lt2");
+/// The simulated environments and what the planner did to them, minute by minute.
+struct World {
+    models: BTreeMap<EnvName, Model>,
+    memory: RecordedSet,
+    log: Vec<String>,
+    minutes: BTreeMap<(EnvName, &'static str), u32>,
+    last_tick: DateTime<Utc>,
+}
+
+impl World {
+    fn new(envs: &[&EnvName], last_tick: DateTime<Utc>) -> Self {
+        let models = envs
+            .iter()
+            .map(|env| {
+                let model = Model {
+                    size: SizeName::DOWN,
+                    lease: None,
+                    hold_until: None,
+                };
+                ((*env).clone(), model)
+            })
+            .collect();
+        World {
+            models,
+            memory: RecordedSet::default(),
+            log: Vec::new(),
+            minutes: BTreeMap::new(),
+            last_tick,
+        }
+    }
+
+    /// A chat command, applied at once.
+    fn obey(&mut self, env: &EnvName, command: &Command, now: DateTime<Utc>) {
+        let Some(model) = self.models.get_mut(env) else {
+            return;
+        };
+        match command {
+            Command::Up(size, lease) => {
+                let lease = lease.map(delta).unwrap_or(DEFAULT_LEASE);
+                model.up(SizeName::new(*size), now, lease);
+            }
+            Command::Hold(duration) => model.hold_until = Some(now + delta(duration)),
+            Command::Extend(duration) => {
+                if let Some(lease) = &mut model.lease {
+                    lease.expires_at += delta(duration);
+                }
+            }
+        }
+    }
+
+    /// One planner tick; its actions are recorded, logged and applied.
+    fn tick(&mut self, now: DateTime<Utc>, schedules: &[ScheduleConfig], sizes: &VariableSets) {
+        let snapshots: Vec<EnvSnapshot> = self
+            .models
+            .iter()
+            .map(|(env, model)| EnvSnapshot {
+                env: env.clone(),
+                current_size: Some(model.size.clone()),
+                lease: model.lease.clone(),
+                hold_until: model.hold_until.filter(|until| *until > now),
+                busy: false,
+            })
+            .collect();
+        let tick = Tick {
+            since: self.last_tick,
+            now,
+            schedules,
+            environments: &snapshots,
+            sizes,
+            settings: PlannerSettings::default(),
+        };
+        for action in plan(&tick, &self.memory) {
+            self.memory.record(&action);
+            self.log.push(describe(&action));
+            apply(&mut self.models, &action, now);
+        }
+        self.last_tick = now;
+    }
+
+    fn count_minute(&mut self, now: DateTime<Utc>) {
+        for (env, model) in &self.models {
+            *self
+                .minutes
+                .entry((env.clone(), model.state(now)))
+                .or_default() += 1;
+        }
+    }
+}
+
+/// Nightly `down` with a warning, Friday's `off`, and week-day morning `up small` on lt2.
+fn schedules_of_the_week() -> [ScheduleConfig; 3] {
     let up_small = ScheduleAction::Up(SizeName::new("small"));
-    let schedules = [
+    [
         schedule(
             "nightly-down",
             "0 22 * * *",
@@ -92,7 +180,14 @@ fn a_simulated_week_keeps_nothing_up_that_nobody_asked_for() {
             None,
             Some("6h"),
         ),
-    ];
+    ]
+}
+
+#[test]
+fn a_simulated_week_keeps_nothing_up_that_nobody_asked_for() {
+    let lt1 = EnvName::new("lt1");
+    let lt2 = EnvName::new("lt2");
+    let schedules = schedules_of_the_week();
     // Tokyo wall-clock times; 2026-03-02 is a Monday.
     let commands = [
         ("03-02 10:00", &lt1, Command::Up("large", Some("3h"))),
@@ -112,22 +207,7 @@ fn a_simulated_week_keeps_nothing_up_that_nobody_asked_for() {
 
     let sizes = sizes();
     let start = jst("03-02 00:00");
-    let mut models: BTreeMap<EnvName, Model> = [&lt1, &lt2]
-        .into_iter()
-        .map(|env| {
-            let model = Model {
-                size: SizeName::DOWN,
-                lease: None,
-                hold_until: None,
-            };
-            (env.clone(), model)
-        })
-        .collect();
-    let mut memory = RecordedSet::default();
-    let mut log = Vec::new();
-    let mut minutes: BTreeMap<(EnvName, &str), u32> = BTreeMap::new();
-    let mut last_tick = start - TimeDelta::minutes(1);
-
+    let mut world = World::new(&[&lt1, &lt2], start - TimeDelta::minutes(1));
     for minute in 0..7 * 24 * 60 {
         let now = start + TimeDelta::minutes(minute);
         let bot_down = outages
@@ -135,51 +215,13 @@ fn a_simulated_week_keeps_nothing_up_that_nobody_asked_for() {
             .any(|(from, to)| now >= jst(from) && now < jst(to));
         if !bot_down {
             for (_, env, command) in commands.iter().filter(|(at, _, _)| jst(at) == now) {
-                let Some(model) = models.get_mut(*env) else {
-                    continue;
-                };
-                match command {
-                    Command::Up(size, lease) => {
-                        let lease = lease.map(delta).unwrap_or(DEFAULT_LEASE);
-                        model.up(SizeName::new(*size), now, lease);
-                    }
-                    Command::Hold(duration) => model.hold_until = Some(now + delta(duration)),
-                    Command::Extend(duration) => {
-                        if let Some(lease) = &mut model.lease {
-                            lease.expires_at += delta(duration);
-                        }
-                    }
-                }
+                world.obey(env, command, now);
             }
-            let snapshots: Vec<EnvSnapshot> = models
-                .iter()
-                .map(|(env, model)| EnvSnapshot {
-                    env: env.clone(),
-                    current_size: Some(model.size.clone()),
-                    lease: model.lease.clone(),
-                    hold_until: model.hold_until.filter(|until| *until > now),
-                    busy: false,
-                })
-                .collect();
-            let tick = Tick {
-                since: last_tick,
-                now,
-                schedules: &schedules,
-                environments: &snapshots,
-                sizes: &sizes,
-                settings: PlannerSettings::default(),
-            };
-            for action in plan(&tick, &memory) {
-                memory.record(&action);
-                log.push(describe(&action));
-                apply(&mut models, &action, now);
-            }
-            last_tick = now;
+            world.tick(now, &schedules, &sizes);
         }
-        for (env, model) in &models {
-            *minutes.entry((env.clone(), model.state(now))).or_default() += 1;
-        }
+        world.count_minute(now);
     }
+    let World { minutes, log, .. } = world;
 
     println!("simulated week, minutes per state:");
     for ((env, state), count) in &minutes {

@@ -310,7 +310,7 @@ mod tests {
         blocks.push(json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": "Apply"}, "action_id": "approve", "value": "1"}]}));
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks: blocks,
+            blocks,
         });
         let blocks = &msg.blocks;
         assert_eq!(blocks.len(), MAX_BLOCKS);
@@ -328,7 +328,7 @@ mod tests {
         blocks.extend((0..10).map(|i| json!({"type": "actions", "elements": [{"type": "button", "text": {"type": "plain_text", "text": format!("go {i}")}, "action_id": "approve", "value": "1"}]})));
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks: blocks,
+            blocks,
         });
         let blocks = &msg.blocks;
         assert_eq!(blocks.len(), 41 + 1 + 5);
@@ -343,7 +343,7 @@ mod tests {
             .collect();
         let msg = enforce_limits(Message {
             text: "t".into(),
-            blocks: blocks,
+            blocks,
         });
         let total: usize = msg.blocks.iter().map(block_text_len).sum();
         assert!(total <= MAX_TOTAL_TEXT, "{total}");

@@ -112,7 +112,15 @@ mod tests {
     fn forged_missing_stale_and_malformed_requests_are_refused() {
         let ts = TIMESTAMP.to_string();
         let body = BODY.as_bytes();
-        let cases: Vec<(Option<&str>, Option<&str>, &[u8], i64, SignatureError)> = vec![
+        // (timestamp header, signature header, body, now, the refusal)
+        type Case<'a> = (
+            Option<&'a str>,
+            Option<&'a str>,
+            &'a [u8],
+            i64,
+            SignatureError,
+        );
+        let cases: Vec<Case> = vec![
             (
                 None,
                 Some(EXPECTED),

@@ -357,7 +357,7 @@ mod tests {
     }
 
     #[test]
-    fn parses_each_message_type() {
+    fn parses_plan_and_apply_messages() {
         check(
             r#"{"@level":"info","@message":"Terraform 1.0.3","@module":"terraform.ui","@timestamp":"2021-08-01T10:00:00Z","terraform":"1.0.3","type":"version","ui":"0.1.0"}"#,
             TfEvent::Version {
@@ -410,6 +410,10 @@ mod tests {
                 action: ChangeAction::Delete,
             },
         );
+    }
+
+    #[test]
+    fn parses_refresh_diagnostic_and_log_messages() {
         check(
             r#"{"type":"refresh_start","hook":{"resource":{"addr":"data.aws_ami.ubuntu"}}}"#,
             TfEvent::RefreshStart {

@@ -93,7 +93,7 @@ fn slacks_ssl_check_gets_a_200_and_changes_nothing() {
     );
     assert_eq!((status, body.as_str()), (200, ""));
     assert_eq!(world.bot.audit_decisions().len(), audit_before);
-    assert!(world.channel(CHANNEL).messages().is_empty());
+    assert!(world.channel(CHANNEL).last_message().is_none());
 }
 
 #[test]
@@ -176,6 +176,16 @@ fn a_result_slack_refuses_reaches_the_requester_status_and_metrics() {
         .wait_for_message("the result", Duration::from_secs(30), |m| {
             m.channel == "U0ADMIN" && m.text.contains("up small: succeeded")
         });
+    let direct = admin.direct_messages();
+    assert!(
+        direct
+            .iter()
+            .any(|m| m.text.contains("/invite @loadtest-bot"))
+            && direct
+                .iter()
+                .any(|m| m.text.contains("up small: succeeded")),
+        "the hint and the result both reached the requester: {direct:?}"
+    );
     let status = admin.slash("status");
     assert!(
         status.text.contains("not delivered: not_in_channel"),

@@ -15,13 +15,22 @@ use std::time::Instant;
 
 const PROVIDER_ZIP_SHA256: &str =
     "4b75e0a259b56d97e66b7d69f3f25bd4cc7be2440c0fe35529f46de7d40a49d3";
-const ROOT_OUTPUTS: [&str; 5] = [
+const ROOT_OUTPUTS: [&str; 11] = [
     "grafana_url",
     "jmeter_master_ip",
     "jmeter_slave_count",
     "kibana_url",
+    "lease_backstop_at",
+    "ready_parameter_prefix",
+    "ready_roles",
+    "resolved_ami_id",
+    "results_bucket",
+    "slave_asg_name",
     "slave_autoscaling_group",
 ];
+/// A lease end far enough ahead that AWS would accept the backstop's start time.
+const LEASE_ENDS_AT: &str = "2031-01-01T10:00:00Z";
+const BACKSTOP_AT: &str = "2031-01-01T11:00:00Z";
 const SET_VARIABLES: [&str; 5] = [
     "jmeter_master_enabled",
     "jmeter_master_instance_type",
@@ -144,6 +153,21 @@ fn declared(dir: &Path, kind: &str) -> BTreeSet<String> {
     names
 }
 
+/// `gzip -dc` of the bytes (the user data is gzipped for EC2's 16 KB limit).
+fn gunzip(bytes: &[u8]) -> Vec<u8> {
+    use std::io::Write;
+    let mut child = Command::new("gzip")
+        .arg("-dc")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .expect("run gzip");
+    child.stdin.take().unwrap().write_all(bytes).unwrap();
+    let output = child.wait_with_output().unwrap();
+    assert!(output.status.success(), "user data is not gzip");
+    output.stdout
+}
+
 fn base64_decode(text: &str) -> Vec<u8> {
     let value = |c: u8| -> u32 {
         match c {
@@ -169,6 +193,65 @@ fn base64_decode(text: &str) -> Vec<u8> {
         out.extend_from_slice(&bytes[1..chunk.len()]);
     }
     out
+}
+
+/// Runs a Python snippet with boto3 clients `autoscaling` and `s3` bound to the emulator; its
+/// stdout is JSON.
+fn boto3(endpoint: &str, code: &str) -> Value {
+    let program = format!(
+        "import boto3, datetime, json\nkw = dict(region_name='us-east-1', endpoint_url='{endpoint}', \
+         aws_access_key_id='test', aws_secret_access_key='test')\n\
+         autoscaling = boto3.client('autoscaling', **kw)\ns3 = boto3.client('s3', **kw)\n{code}\n"
+    );
+    let output = Command::new(crate::support::moto::python())
+        .args(["-c", &program])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python with boto3");
+    assert!(
+        output.status.success(),
+        "boto3 snippet failed:\n{code}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "boto3 snippet printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The slaves' lifecycle hooks and scheduled actions, as the emulator reports them.
+fn group_hooks_and_schedules(endpoint: &str, group: &str) -> (Value, Value) {
+    let found = boto3(
+        endpoint,
+        &format!(
+            "hooks = autoscaling.describe_lifecycle_hooks(AutoScalingGroupName='{group}')['LifecycleHooks']\n\
+             actions = autoscaling.describe_scheduled_actions(AutoScalingGroupName='{group}')['ScheduledUpdateGroupActions']\n\
+             print(json.dumps({{'hooks': hooks, 'actions': [dict(name=a['ScheduledActionName'], \
+             start=a['StartTime'].astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ'), \
+             min=a.get('MinSize'), max=a.get('MaxSize'), desired=a.get('DesiredCapacity')) for a in actions]}}, default=str))"
+        ),
+    );
+    (found["hooks"].clone(), found["actions"].clone())
+}
+
+/// `id` and `ami` of the master in Terraform's state.
+fn master_id_and_ami(tf: &Terraform) -> (String, String) {
+    let shown = tf.run(&[
+        "state",
+        "show",
+        "-no-color",
+        "module.jmeter.aws_instance.master[0]",
+    ]);
+    let attribute = |name: &str| {
+        let pattern = regex::Regex::new(&format!(r#"(?m)^\s+{name}\s+=\s+"([^"]+)""#)).unwrap();
+        pattern
+            .captures(&shown)
+            .map(|c| c[1].to_string())
+            .unwrap_or_else(|| panic!("no {name} in the master's state:\n{shown}"))
+    };
+    (attribute("id"), attribute("ami"))
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -280,7 +363,8 @@ fn lifecycle_small_large_down_off_against_moto() {
     let tree_before = terraform_tree_snapshot();
     let sizes = sizes();
 
-    // The shipped sets say what SPEC §5 says.
+    // The shipped sets: small 2 slaves with basic monitoring, large 20 with full; down keeps
+    // the master and monitoring with no slaves; off runs nothing.
     let spec: [(&str, Expected); 4] = [
         ("small", expected(&spec_vars(true, 2, "basic"))),
         ("large", expected(&spec_vars(true, 20, "full"))),
@@ -308,7 +392,16 @@ fn lifecycle_small_large_down_off_against_moto() {
     let mut group_name: Option<String> = None;
     for (size, want) in &spec {
         let tfvars = state.join(format!("{size}.tfvars.json"));
-        write_tfvars(&tfvars, set_variables(&sizes, size), ENV, &moto.endpoint());
+        // `up small for <lease>`: the bot passes the lease's end; the other sizes run without.
+        let leased = *size == "small";
+        let mut variables = set_variables(&sizes, size).clone();
+        if leased {
+            variables.insert(
+                "lease_ends_at".into(),
+                toml::Value::String(LEASE_ENDS_AT.into()),
+            );
+        }
+        write_tfvars(&tfvars, &variables, ENV, &moto.endpoint());
         let var_file = format!("-var-file={}", tfvars.display());
         let plan = state.join("plans").join(format!("{size}.tfplan"));
         let out = format!("-out={}", plan.display());
@@ -438,6 +531,127 @@ fn lifecycle_small_large_down_off_against_moto() {
             None => group_name = Some(group.name.clone()),
         }
 
+        // Readiness: the launch hook holds every slave until its boot completes it.
+        let (hooks, actions) = group_hooks_and_schedules(&moto.endpoint(), &group.name);
+        let hook = hooks
+            .as_array()
+            .and_then(|h| {
+                h.iter()
+                    .find(|h| h["LifecycleHookName"] == "loadtest-ready")
+            })
+            .unwrap_or_else(|| panic!("{size}: no loadtest-ready hook on the slaves: {hooks}"));
+        assert_eq!(
+            (&hook["LifecycleTransition"], &hook["DefaultResult"]),
+            (
+                &json!("autoscaling:EC2_INSTANCE_LAUNCHING"),
+                &json!("ABANDON")
+            ),
+            "{size}: {hook}"
+        );
+        let heartbeat = hook["HeartbeatTimeout"].as_u64().unwrap_or(0);
+        assert!((30..=7200).contains(&heartbeat), "{size}: heartbeat {hook}");
+        assert_eq!(
+            output("slave_asg_name"),
+            json!(group.name),
+            "{size}: {outputs:?}"
+        );
+        assert_eq!(
+            output("ready_parameter_prefix"),
+            json!(format!("/loadtest/{ENV}/ready/")),
+            "{size}"
+        );
+        let mut roles = Vec::new();
+        if want.master {
+            roles.push("master");
+        }
+        if want.monitoring != "off" {
+            roles.extend(["prometheus", "grafana"]);
+        }
+        if want.monitoring == "full" {
+            roles.extend(["elasticsearch", "kibana"]);
+        }
+        assert_eq!(output("ready_roles"), json!(roles), "{size}");
+
+        // The lease backstop exists exactly while a lease is passed.
+        let backstops: Vec<&Value> = actions
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter(|a| a["name"] == "loadtest-lease-backstop")
+                    .collect()
+            })
+            .unwrap_or_default();
+        if leased {
+            assert_eq!(
+                backstops,
+                vec![
+                    &json!({"name": "loadtest-lease-backstop", "start": BACKSTOP_AT,
+                             "min": 0, "max": 0, "desired": 0})
+                ],
+                "{size}: backstop at lease end + 60 min"
+            );
+            assert_eq!(output("lease_backstop_at"), json!(BACKSTOP_AT), "{size}");
+        } else {
+            assert!(backstops.is_empty(), "{size}: backstop left: {actions}");
+            assert_eq!(output("lease_backstop_at"), json!(""), "{size}");
+        }
+
+        // The environment's bucket, in every size, off included.
+        let bucket = output("results_bucket");
+        assert_eq!(
+            bucket,
+            json!(format!("loadtest-{ENV}-123456789012")),
+            "{size}"
+        );
+        let bucket_state = boto3(
+            &moto.endpoint(),
+            &format!(
+                "b = '{}'\nprint(json.dumps(dict(versioning=s3.get_bucket_versioning(Bucket=b).get('Status'), \
+                 block=s3.get_public_access_block(Bucket=b)['PublicAccessBlockConfiguration'], \
+                 sse=s3.get_bucket_encryption(Bucket=b)['ServerSideEncryptionConfiguration']['Rules'][0]\
+                 ['ApplyServerSideEncryptionByDefault']['SSEAlgorithm'], \
+                 config=sorted(o['Key'] for o in s3.list_objects_v2(Bucket=b, Prefix='config/').get('Contents', [])))))",
+                bucket.as_str().unwrap()
+            ),
+        );
+        assert_eq!(
+            bucket_state,
+            json!({
+                "versioning": "Enabled",
+                "block": {"BlockPublicAcls": true, "IgnorePublicAcls": true,
+                          "BlockPublicPolicy": true, "RestrictPublicBuckets": true},
+                "sse": "AES256",
+                "config": ["config/elasticsearch/loadtest-jtl.json", "config/grafana/hosts.json",
+                           "config/grafana/loadtest.json", "config/kibana/data-view.json"],
+            }),
+            "{size}: the environment's bucket"
+        );
+
+        // The image is pinned: a second `up` with the same variables keeps the AMI and the master.
+        let ami = output("resolved_ami_id");
+        assert!(
+            ami.as_str().is_some_and(|a| a.starts_with("ami-")),
+            "{size}: resolved_ami_id {ami}"
+        );
+        if leased {
+            let before = master_id_and_ami(&tf);
+            assert_eq!(json!(before.1), ami, "the master runs the resolved AMI");
+            tf.run(&[
+                "apply",
+                "-input=false",
+                "-no-color",
+                "-auto-approve",
+                "-lock-timeout=60s",
+                &var_file,
+            ]);
+            assert_eq!(
+                master_id_and_ami(&tf),
+                before,
+                "a second up replaced the master"
+            );
+            assert_eq!(tf.outputs()["resolved_ami_id"], ami, "the AMI moved");
+        }
+
         // Applied means settled: a second plan finds nothing to do (the bot's "no changes").
         let again = tf.try_run(&[
             "plan",
@@ -459,15 +673,61 @@ fn lifecycle_small_large_down_off_against_moto() {
         secs(lifecycle)
     );
 
+    // A person at a terminal: `-var=jmeter_slave_count=3` reaches the validation as a string on
+    // Terraform 1.0 and must pass it; a fraction must not.
+    let off_vars = format!("-var-file={}", state.join("off.tfvars.json").display());
+    let by_hand = tf.try_run(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        "-detailed-exitcode",
+        &off_vars,
+        "-var=jmeter_slave_count=3",
+        "-var=lease_grace_minutes=30",
+    ]);
+    let by_hand_out = String::from_utf8_lossy(&by_hand.stdout).to_string();
+    assert_eq!(
+        by_hand.status.code(),
+        Some(2),
+        "by-hand -var plan:\n{by_hand_out}\n{}",
+        String::from_utf8_lossy(&by_hand.stderr)
+    );
+    assert!(
+        by_hand_out.contains("desired_capacity          = 0 -> 3"),
+        "by-hand plan scales the slaves to 3:\n{by_hand_out}"
+    );
+    let fraction = tf.try_run(&[
+        "plan",
+        "-input=false",
+        "-no-color",
+        &off_vars,
+        "-var=jmeter_slave_count=2.5",
+    ]);
+    assert!(!fraction.status.success(), "2.5 slaves accepted");
+    assert!(
+        String::from_utf8_lossy(&fraction.stderr).contains("must be a whole number from 0 to 200"),
+        "{}",
+        String::from_utf8_lossy(&fraction.stderr)
+    );
+
     // `off` costs nothing: no instance runs or is stopped, no load balancer, no slave.
     let inventory = moto.inventory(ENV);
     assert_eq!(inventory.running_total(), 0, "{inventory:?}");
     assert_eq!(inventory.not_terminated(), 0, "{inventory:?}");
     assert_eq!(inventory.load_balancers(), 0, "{inventory:?}");
 
-    // Clean up: destroy what stays in `off` (network, IAM, the empty group), then prove it.
+    // Clean up: destroy what stays in `off` (network, IAM, the empty group, the bucket once
+    // emptied: Terraform never deletes results), then prove it.
+    boto3(
+        &moto.endpoint(),
+        &format!(
+            "b = 'loadtest-{ENV}-123456789012'\n\
+             listing = s3.list_object_versions(Bucket=b)\n\
+             for v in listing.get('Versions', []) + listing.get('DeleteMarkers', []):\n    \
+             s3.delete_object(Bucket=b, Key=v['Key'], VersionId=v['VersionId'])\nprint('{{}}')"
+        ),
+    );
     let started = Instant::now();
-    let off_vars = format!("-var-file={}", state.join("off.tfvars.json").display());
     tf.run(&[
         "destroy",
         "-input=false",
@@ -548,7 +808,13 @@ fn rendered_user_data_scripts_pass_bash_n() {
                 change["address"]
             )
         });
-        let script = String::from_utf8(base64_decode(encoded)).expect("user data is UTF-8");
+        let script =
+            String::from_utf8(gunzip(&base64_decode(encoded))).expect("user data is UTF-8");
+        assert!(
+            base64_decode(encoded).len() <= 16 * 1024,
+            "{}: user data over EC2's 16 KB",
+            change["address"]
+        );
         scripts.insert(
             role,
             (script, after["private_ip"].as_str().map(str::to_string)),
@@ -567,7 +833,7 @@ fn rendered_user_data_scripts_pass_bash_n() {
             "{role}: no bash shebang:\n{script}"
         );
         assert!(
-            script.contains("set -euo pipefail"),
+            script.contains("set -eEuo pipefail"),
             "{role}: not strict mode"
         );
         let path: PathBuf = scripts_dir.join(format!("{role}.sh"));
@@ -605,8 +871,8 @@ fn rendered_user_data_scripts_pass_bash_n() {
         "the master writes remote_hosts"
     );
     assert!(
-        script("jmeter-master").contains("Name=tag:loadtest:env,Values=$env_name"),
-        "slave discovery by tag"
+        script("jmeter-master").contains("LifecycleState==`InService`"),
+        "the master lists InService slaves"
     );
     assert!(
         script("jmeter-master").contains("node_exporter"),

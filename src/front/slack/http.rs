@@ -1,22 +1,25 @@
 //! The HTTP listener (`[slack].listen` / `LOADTEST_LISTEN`): `GET /healthz` and `GET /metrics`
 //! always; in HTTP mode also `POST /slack/commands`, `/slack/interactions` and `/slack/events`.
-//! Every `/slack/*` request's signature and timestamp are checked before its body is looked
-//! at: a failure is a 401, an audit line, and nothing else.
+//! With `[slack] metrics_listen`, `/metrics` moves to its own listener. Every `/slack/*`
+//! request's signature and timestamp are checked before its body is looked at: a failure is a
+//! 401, counted, and audited at most once per source per minute.
 
 use super::requests::SlackFront;
+use super::unauthorized::RefusalSampler;
 use crate::app::App;
 use crate::metrics::{write_simple, Metrics};
 use crate::model::{ChannelId, SlackUserId};
 use crate::slack::inbound::{self, EventBody};
 use crate::slack::signature;
 use axum::body::Bytes;
-use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::extract::{ConnectInfo, State};
+use axum::http::{header, Extensions, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 use std::fmt::Write as _;
+use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::Instant;
@@ -29,12 +32,15 @@ pub struct HttpState {
     pub metrics: Arc<Metrics>,
     /// The Slack Web API client's counters.
     pub api_stats: Arc<crate::slack::web_api::ApiStats>,
+    pub refusals: RefusalSampler,
 }
 
-pub fn router(state: Arc<HttpState>) -> Router {
-    let mut router = Router::new()
-        .route("/healthz", get(healthz))
-        .route("/metrics", get(metrics));
+/// The main listener's routes; `/metrics` among them unless it has a listener of its own.
+pub fn router(state: Arc<HttpState>, with_metrics: bool) -> Router {
+    let mut router = Router::new().route("/healthz", get(healthz));
+    if with_metrics {
+        router = router.route("/metrics", get(metrics));
+    }
     if state.signing_secret.is_some() {
         router = router
             .route("/slack/commands", post(commands))
@@ -42,6 +48,14 @@ pub fn router(state: Arc<HttpState>) -> Router {
             .route("/slack/events", post(events));
     }
     router.with_state(state)
+}
+
+/// The routes of `[slack] metrics_listen`.
+pub fn metrics_router(state: Arc<HttpState>) -> Router {
+    Router::new()
+        .route("/metrics", get(metrics))
+        .route("/healthz", get(healthz))
+        .with_state(state)
 }
 
 async fn healthz(State(state): State<Arc<HttpState>>) -> Response {
@@ -157,9 +171,25 @@ async fn metrics(State(state): State<Arc<HttpState>>) -> Response {
         .into_response()
 }
 
-/// Checks the Slack signature; a failure is counted and audited, and the caller answers
-/// [`unauthorized`].
-fn authentic(state: &HttpState, path: &str, headers: &HeaderMap, body: &[u8]) -> bool {
+/// Whether a request is signed by Slack.
+enum Signature {
+    Valid,
+    /// Refused; `audited` when this refusal wrote an audit row (the first from its source
+    /// this minute).
+    Refused {
+        audited: bool,
+    },
+}
+
+/// Checks the Slack signature; a failure is counted (and audited, sampled per source), and the
+/// caller answers [`unauthorized`].
+fn authentic(
+    state: &HttpState,
+    path: &str,
+    request: &(Extensions, HeaderMap),
+    body: &[u8],
+) -> Signature {
+    let (extensions, headers) = request;
     let secret = state.signing_secret.as_deref().unwrap_or_default();
     let header_text = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let verdict = signature::verify(
@@ -170,27 +200,41 @@ fn authentic(state: &HttpState, path: &str, headers: &HeaderMap, body: &[u8]) ->
         chrono::Utc::now().timestamp(),
     );
     let Err(error) = verdict else {
-        return true;
+        return Signature::Valid;
     };
     state
         .metrics
         .unauthorized_requests
         .fetch_add(1, Ordering::Relaxed);
-    tracing::warn!(path, %error, "refused a Slack request with a bad signature");
+    let source = extensions
+        .get::<ConnectInfo<SocketAddr>>()
+        .map(|ConnectInfo(peer)| peer.ip());
+    let Some(unwritten) = state.refusals.record(source, Instant::now()) else {
+        return Signature::Refused { audited: false };
+    };
+    let source_text = source.map_or_else(|| "unknown".to_string(), |ip| ip.to_string());
+    let more = match unwritten {
+        0 => String::new(),
+        n => format!(" (+{n} more from this source since its last row)"),
+    };
+    tracing::warn!(path, %error, source = %source_text, unwritten, "refused a Slack request with a bad signature");
     state.app.audit_line(
         &SlackUserId::new("unauthenticated"),
         &ChannelId("-".into()),
         None,
-        &format!("POST {path} ({} bytes)", body.len()),
-        &format!("unauthorized: {error}"),
+        &format!("POST {path} from {source_text} ({} bytes)", body.len()),
+        &format!("unauthorized: {error}{more}"),
         None,
     );
-    false
+    Signature::Refused { audited: true }
 }
 
-/// The 401, once the refusal's audit line is on disk.
-async fn unauthorized(state: &HttpState) -> Response {
-    state.app.audit_log.flushed().await;
+/// The 401, once the refusal's audit row (if it wrote one) is on disk. At most one row per
+/// source per minute is waited for, so a flood cannot queue on the audit log.
+async fn unauthorized(state: &HttpState, audited: bool) -> Response {
+    if audited {
+        state.app.audit_log.flushed().await;
+    }
     (StatusCode::UNAUTHORIZED, "invalid Slack signature\n").into_response()
 }
 
@@ -211,6 +255,7 @@ async fn bad_request(state: &HttpState, what: &str, error: inbound::DecodeError)
 
 async fn commands(
     State(state): State<Arc<HttpState>>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
@@ -220,8 +265,10 @@ async fn commands(
     if inbound::is_ssl_check(&String::from_utf8_lossy(&body)) {
         return StatusCode::OK.into_response();
     }
-    if !authentic(&state, "/slack/commands", &headers, &body) {
-        return unauthorized(&state).await;
+    if let Signature::Refused { audited } =
+        authentic(&state, "/slack/commands", &(extensions, headers), &body)
+    {
+        return unauthorized(&state, audited).await;
     }
     let text = String::from_utf8_lossy(&body);
     let command = match inbound::slash_command_from_form(&text) {
@@ -243,11 +290,14 @@ async fn commands(
 
 async fn interactions(
     State(state): State<Arc<HttpState>>,
+    extensions: Extensions,
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    if !authentic(&state, "/slack/interactions", &headers, &body) {
-        return unauthorized(&state).await;
+    if let Signature::Refused { audited } =
+        authentic(&state, "/slack/interactions", &(extensions, headers), &body)
+    {
+        return unauthorized(&state, audited).await;
     }
     match inbound::button_click_from_form(&String::from_utf8_lossy(&body)) {
         Ok(Some(click)) => {
@@ -260,9 +310,16 @@ async fn interactions(
     }
 }
 
-async fn events(State(state): State<Arc<HttpState>>, headers: HeaderMap, body: Bytes) -> Response {
-    if !authentic(&state, "/slack/events", &headers, &body) {
-        return unauthorized(&state).await;
+async fn events(
+    State(state): State<Arc<HttpState>>,
+    extensions: Extensions,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    if let Signature::Refused { audited } =
+        authentic(&state, "/slack/events", &(extensions, headers), &body)
+    {
+        return unauthorized(&state, audited).await;
     }
     match inbound::event_body(&body) {
         Ok(EventBody::UrlVerification { challenge }) => (

@@ -1,13 +1,18 @@
-//! `loadtest-bot serve`: reads the Slack settings from the environment, builds the app with
-//! the Slack outlet, recovers interrupted runs, starts the scheduler, the HTTP listener and
-//! (in Socket Mode) the WebSocket, and on SIGTERM or Ctrl-C stops taking commands, lets the
-//! queued messages go out and exits.
+//! `loadtest-bot serve`: reads the Slack settings from the environment, takes the state
+//! directory for itself, builds the app with the Slack outlet, recovers interrupted runs,
+//! starts the scheduler, the HTTP listener(s) and (in Socket Mode) the WebSocket, and on
+//! SIGTERM or Ctrl-C stops taking commands, lets running applies finish within the grace,
+//! lets the queued messages go out and exits. Every step of the shutdown is bounded, so the
+//! process ends within the grace plus Terraform's interrupt grace plus about 20 s whatever
+//! clients or Slack do.
 
 use super::delivery::{Pacing, SlackOutlet};
 use super::groups::GroupDirectory;
-use super::http::{router, HttpState};
+use super::http::{metrics_router, router, HttpState};
+use super::listener::{self, Limits};
 use super::requests::SlackFront;
 use super::socket::SocketMode;
+use super::state_lock::StateDirLock;
 use crate::app::{self, App};
 use crate::config::SlackMode;
 use crate::request::ExitClass;
@@ -21,7 +26,7 @@ use std::time::{Duration, Instant};
 
 const DEFAULT_API_URL: &str = "https://slack.com/api";
 
-/// Slack settings from the environment (SPEC §11).
+/// Slack settings from the environment.
 struct SlackEnv {
     bot_token: String,
     app_token: Option<String>,
@@ -68,13 +73,13 @@ impl SlackEnv {
 }
 
 pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
-    let config = app::load_config(config_path)?;
-    if let Some(refusal) = config.serve_access_refusal() {
-        anyhow::bail!(refusal);
-    }
+    let config = app::load_serve_config(config_path)?;
     let slack = SlackEnv::read()?;
     let mode = slack.mode(config.slack.mode)?;
-    let listen = config.slack.listen.clone();
+    let state_dir = config.store.dir.clone();
+    std::fs::create_dir_all(&state_dir)
+        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
+    let _only_serve_here = StateDirLock::acquire(&state_dir)?;
 
     let api = Arc::new(WebApi::new(
         client_for(&slack.api_url)?,
@@ -85,25 +90,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
             ..RetryPolicy::default()
         },
     ));
-    let state_dir = config.store.dir.clone();
-    std::fs::create_dir_all(&state_dir)
-        .with_context(|| format!("creating the state directory {}", state_dir.display()))?;
-    let outbox = Store::open_in_dir(&state_dir)
-        .with_context(|| format!("opening the store in {}", state_dir.display()))?;
-    let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
-    if let Err(error) = outbox.prune_delivered(week_ago) {
-        tracing::warn!(%error, "could not prune delivered outbox entries");
-    }
-    let outlet = Arc::new(SlackOutlet::new(
-        Arc::clone(&api),
-        Pacing::default(),
-        Some(outbox),
-    ));
-    // What the last process could not deliver goes first, in its order.
-    let resumed = outlet.resume();
-    if resumed > 0 {
-        eprintln!("loadtest-bot: delivering {resumed} Slack messages left from before");
-    }
+    let outlet = open_outlet(&api, &state_dir)?;
     let app = App::build(
         config,
         Arc::clone(&outlet) as Arc<dyn crate::outlet::Outlet>,
@@ -112,74 +99,33 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     if !recovered.is_empty() {
         tracing::warn!(runs = ?recovered, "reported runs interrupted by the previous process");
     }
-    let metrics = Arc::clone(&app.metrics);
     // Memberships are read in the background from the start; a command never waits for them.
     let groups = GroupDirectory::new(Arc::clone(&api), &app.config);
-    let (stop_groups, groups_stopped) = tokio::sync::watch::channel(false);
-    tokio::spawn(Arc::clone(&groups).run_refresher(groups_stopped));
+    let (stop_background, background_stopped) = tokio::sync::watch::channel(false);
+    tokio::spawn(Arc::clone(&groups).run_refresher(background_stopped.clone()));
     let front = Arc::new(SlackFront {
         app: Arc::clone(&app),
         outlet: Arc::clone(&outlet),
-        groups: Arc::clone(&groups),
+        groups,
         ack_budget: Duration::from_millis(2000),
         accepting: AtomicBool::new(true),
-        metrics: Arc::clone(&metrics),
+        metrics: Arc::clone(&app.metrics),
         seen_events: Default::default(),
     });
-
-    let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);
     let scheduler = tokio::spawn(crate::front::ticker::run(
         Arc::clone(&app),
-        scheduler_stopped,
+        background_stopped,
     ));
-
-    let listener = bind(&listen)
-        .await
-        .with_context(|| format!("listening on {listen} ([slack].listen / LOADTEST_LISTEN)"))?;
-    let address = listener.local_addr()?;
-    let state = Arc::new(HttpState {
-        app: Arc::clone(&app),
-        front: Arc::clone(&front),
-        signing_secret: match mode {
-            SlackMode::Http => slack.signing_secret.clone(),
-            SlackMode::Socket => None,
-        },
-        metrics: Arc::clone(&metrics),
-        api_stats: Arc::clone(&api.stats),
-    });
-    let (stop_http, http_stopped) = tokio::sync::watch::channel(false);
-    let http = tokio::spawn(async move {
-        let mut http_stopped = http_stopped;
-        // `into_make_service` hands each connection a clone of one finished router; serving
-        // the `Router` itself would rebuild its route table for every connection, and every
-        // Slack request is a fresh connection.
-        axum::serve(listener, router(state).into_make_service())
-            .with_graceful_shutdown(async move {
-                let _ = http_stopped.wait_for(|stop| *stop).await;
-            })
-            .await
-    });
-
+    let state = http_state(&app, &front, &api, &slack, mode);
+    let listeners = Listeners::start(&app.config.slack, state).await?;
     let socket = match mode {
-        SlackMode::Socket => Some(
-            SocketMode::start(
-                Arc::clone(&front),
-                Arc::new(WebApi::new(
-                    api.client(),
-                    slack.app_token.as_deref().unwrap_or_default(),
-                    RetryPolicy {
-                        give_up_after: Duration::from_secs(20),
-                        ..RetryPolicy::default()
-                    },
-                )),
-            )
-            .await?,
-        ),
+        SlackMode::Socket => Some(start_socket_mode(&front, &api, &slack).await?),
         SlackMode::Http => None,
     };
     // One line for operators and tests: where it listens and how it talks to Slack.
     eprintln!(
-        "loadtest-bot: serving on http://{address} ({} mode, Slack API {})",
+        "loadtest-bot: serving on http://{} ({} mode, Slack API {})",
+        listeners.address,
         match mode {
             SlackMode::Socket => "socket",
             SlackMode::Http => "http",
@@ -189,8 +135,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
 
     wait_for_stop_signal().await;
     front.accepting.store(false, Ordering::SeqCst);
-    let _ = stop_scheduler.send(true);
-    let _ = stop_groups.send(true);
+    let _ = stop_background.send(true);
     let _ = scheduler.await;
     drain_runs(&app, shutdown_grace()).await;
     eprintln!("loadtest-bot: stopping: letting queued Slack messages go out");
@@ -202,9 +147,125 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     if let Some(socket) = socket {
         socket.shutdown().await;
     }
-    let _ = stop_http.send(true);
-    let _ = http.await;
+    listeners.stop().await;
     Ok(ExitClass::Success)
+}
+
+/// What the HTTP routes need; the signing secret only in HTTP mode (Socket Mode has no
+/// `/slack/*` routes).
+fn http_state(
+    app: &Arc<App>,
+    front: &Arc<SlackFront>,
+    api: &WebApi,
+    slack: &SlackEnv,
+    mode: SlackMode,
+) -> Arc<HttpState> {
+    Arc::new(HttpState {
+        app: Arc::clone(app),
+        front: Arc::clone(front),
+        signing_secret: match mode {
+            SlackMode::Http => slack.signing_secret.clone(),
+            SlackMode::Socket => None,
+        },
+        metrics: Arc::clone(&app.metrics),
+        api_stats: Arc::clone(&api.stats),
+        refusals: Default::default(),
+    })
+}
+
+/// The outbox-backed Slack outlet, with what the last process left undelivered queued first.
+fn open_outlet(api: &Arc<WebApi>, state_dir: &Path) -> anyhow::Result<Arc<SlackOutlet>> {
+    let outbox = Store::open_in_dir(state_dir)
+        .with_context(|| format!("opening the store in {}", state_dir.display()))?;
+    let week_ago = chrono::Utc::now() - chrono::Duration::days(7);
+    if let Err(error) = outbox.prune_delivered(week_ago) {
+        tracing::warn!(%error, "could not prune delivered outbox entries");
+    }
+    let outlet = Arc::new(SlackOutlet::new(
+        Arc::clone(api),
+        Pacing::default(),
+        Some(outbox),
+    ));
+    let resumed = outlet.resume();
+    if resumed > 0 {
+        eprintln!("loadtest-bot: delivering {resumed} Slack messages left from before");
+    }
+    Ok(outlet)
+}
+
+async fn start_socket_mode(
+    front: &Arc<SlackFront>,
+    api: &WebApi,
+    slack: &SlackEnv,
+) -> anyhow::Result<SocketMode> {
+    let app_api = WebApi::new(
+        api.client(),
+        slack.app_token.as_deref().unwrap_or_default(),
+        RetryPolicy {
+            give_up_after: Duration::from_secs(20),
+            ..RetryPolicy::default()
+        },
+    );
+    SocketMode::start(Arc::clone(front), Arc::new(app_api)).await
+}
+
+/// The HTTP listener and, with `[slack] metrics_listen`, the metrics listener.
+struct Listeners {
+    address: std::net::SocketAddr,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl Listeners {
+    async fn start(
+        slack: &crate::config::SlackConfig,
+        state: Arc<HttpState>,
+    ) -> anyhow::Result<Listeners> {
+        let (stop, stopped) = tokio::sync::watch::channel(false);
+        let listener = bind(&slack.listen).await.with_context(|| {
+            format!(
+                "listening on {} ([slack].listen / LOADTEST_LISTEN)",
+                slack.listen
+            )
+        })?;
+        let address = listener.local_addr()?;
+        let main_routes = router(Arc::clone(&state), slack.metrics_listen.is_none());
+        let mut tasks = vec![tokio::spawn(listener::serve(
+            listener,
+            main_routes,
+            Limits::for_this_process(),
+            stopped.clone(),
+        ))];
+        if let Some(metrics_listen) = &slack.metrics_listen {
+            let listener = bind(metrics_listen).await.with_context(|| {
+                format!("listening on {metrics_listen} ([slack].metrics_listen)")
+            })?;
+            eprintln!(
+                "loadtest-bot: metrics on http://{}/metrics",
+                listener.local_addr()?
+            );
+            tasks.push(tokio::spawn(listener::serve(
+                listener,
+                metrics_router(state),
+                Limits::for_this_process(),
+                stopped,
+            )));
+        }
+        Ok(Listeners {
+            address,
+            stop,
+            tasks,
+        })
+    }
+
+    /// Stops accepting and closes every connection within the listeners' drain time,
+    /// whatever the clients do.
+    async fn stop(self) {
+        let _ = self.stop.send(true);
+        for task in self.tasks {
+            let _ = task.await;
+        }
+    }
 }
 
 /// How long running applies may go on after SIGTERM before they get SIGINT

@@ -39,27 +39,43 @@ provider "aws" {
   region = var.aws_region
 }
 
-data "aws_ami" "amazon_linux_2" {
+# Amazon Linux 2023, resolved through AWS's public parameter only when ami_id is empty. The value
+# moves with every release: the bot pins it per environment from the resolved_ami_id output, so
+# later applies use the same image until an explicit image refresh.
+data "aws_ssm_parameter" "al2023" {
   count = var.ami_id == "" ? 1 : 0
-
-  most_recent = true
-  owners      = ["amazon"]
-
-  filter {
-    name   = "name"
-    values = ["amzn2-ami-hvm-*-x86_64-gp2"]
-  }
-
-  filter {
-    name   = "architecture"
-    values = ["x86_64"]
-  }
+  name  = "/aws/service/ami-amazon-linux-latest/al2023-ami-kernel-default-x86_64"
 }
 
 locals {
-  ami_id = var.ami_id != "" ? var.ami_id : data.aws_ami.amazon_linux_2[0].id
+  ami_id = var.ami_id != "" ? var.ami_id : nonsensitive(data.aws_ssm_parameter.al2023[0].value)
   # Hosts keep fixed private addresses on AWS (the boot scripts wire them together).
   pin_private_ips = var.pin_private_ips == null ? true : var.pin_private_ips
+
+  # Readiness parameters: /loadtest/<env>/ready/<role>, written by each host at the end of its boot.
+  ready_parameter_prefix = "/loadtest/${var.environment_name}/ready/"
+  ready_roles = concat(
+    var.jmeter_master_enabled ? ["master"] : [],
+    var.monitoring != "off" ? ["prometheus", "grafana"] : [],
+    var.monitoring == "full" ? ["elasticsearch", "kibana"] : [],
+  )
+
+  # The lease backstop: lease end + grace, in the form autoscaling schedules take.
+  lease_backstop_at = var.lease_ends_at == "" ? "" : formatdate("YYYY-MM-DD'T'hh:mm:ss'Z'", timeadd(var.lease_ends_at, "${var.lease_grace_minutes}m"))
+}
+
+module "storage" {
+  source = "../../modules/storage"
+
+  environment_name = var.environment_name
+  bucket_name      = var.bucket_name
+  tags             = local.tags
+  config_files = {
+    "grafana/loadtest.json"           = "${path.module}/../../modules/monitoring/dashboards/loadtest.json"
+    "grafana/hosts.json"              = "${path.module}/../../modules/monitoring/dashboards/hosts.json"
+    "elasticsearch/loadtest-jtl.json" = "${path.module}/../../modules/monitoring/elasticsearch/loadtest-jtl-pipeline.json"
+    "kibana/data-view.json"           = "${path.module}/../../modules/monitoring/kibana/data-view.json"
+  }
 }
 
 module "network" {
@@ -91,6 +107,10 @@ module "jmeter" {
   security_group_ids   = [module.network.jmeter_security_group_id]
   key_name             = var.key_name
   tags                 = local.tags
+
+  bucket_name            = module.storage.bucket_name
+  ready_parameter_prefix = local.ready_parameter_prefix
+  backstop_at            = local.lease_backstop_at
 }
 
 module "monitoring" {
@@ -117,4 +137,6 @@ module "monitoring" {
   instance_types            = var.monitoring_instance_types
   key_name                  = var.key_name
   tags                      = local.tags
+  bucket_name               = module.storage.bucket_name
+  ready_parameter_prefix    = local.ready_parameter_prefix
 }

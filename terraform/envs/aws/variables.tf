@@ -19,8 +19,10 @@ variable "jmeter_slave_count" {
   type        = number
   default     = 0
 
+  # Terraform 1.0 hands a validation the raw string of a command-line -var, so the comparison
+  # converts explicitly: `-var=jmeter_slave_count=3` typed by hand must pass like the bot's file.
   validation {
-    condition     = var.jmeter_slave_count >= 0 && var.jmeter_slave_count <= 200 && floor(var.jmeter_slave_count) == var.jmeter_slave_count
+    condition     = try(tonumber(var.jmeter_slave_count) >= 0 && tonumber(var.jmeter_slave_count) <= 200 && floor(tonumber(var.jmeter_slave_count)) == tonumber(var.jmeter_slave_count), false)
     error_message = "The jmeter_slave_count must be a whole number from 0 to 200."
   }
 }
@@ -100,7 +102,7 @@ variable "key_name" {
 }
 
 variable "ami_id" {
-  description = "AMI of every instance; empty = the newest Amazon Linux 2 x86_64 image."
+  description = "AMI of every instance; empty = the current Amazon Linux 2023 x86_64 image (public SSM parameter), reported as resolved_ami_id so that it can be pinned here."
   type        = string
   default     = ""
 }
@@ -135,5 +137,39 @@ variable "extra_tags" {
   validation {
     condition     = alltrue([for key in keys(var.extra_tags) : length(regexall("^loadtest:", key)) == 0])
     error_message = "The extra_tags may not set loadtest:* tags (the stack sets them)."
+  }
+}
+
+variable "bucket_name" {
+  description = "The environment's S3 bucket (results, artifacts, plans); empty = loadtest-<environment_name>-<account id>. Must start with loadtest- (the bot's IAM policy)."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.bucket_name == "" || can(regex("^loadtest-[a-z0-9][a-z0-9.-]{1,52}$", var.bucket_name))
+    error_message = "The bucket_name must be empty or a bucket name starting with loadtest- (at most 63 characters of a-z, 0-9, '.', '-')."
+  }
+}
+
+variable "lease_ends_at" {
+  description = "End of the environment's lease, RFC 3339 UTC (e.g. 2026-05-01T18:00:00Z); empty = no lease. With one, AWS itself sets the slaves to 0 at lease end + lease_grace_minutes in case the bot is not there to."
+  type        = string
+  default     = ""
+
+  validation {
+    condition     = var.lease_ends_at == "" || (can(regex("^[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}Z$", var.lease_ends_at)) && can(timeadd(var.lease_ends_at, "0s")))
+    error_message = "The lease_ends_at must be empty or an RFC 3339 UTC time like 2026-05-01T18:00:00Z."
+  }
+}
+
+variable "lease_grace_minutes" {
+  description = "Minutes after lease_ends_at before the backstop sets the slaves to 0 (the bot's own scale-down normally comes first)."
+  type        = number
+  default     = 60
+
+  # As for jmeter_slave_count: a command-line -var arrives here as a string on Terraform 1.0.
+  validation {
+    condition     = try(tonumber(var.lease_grace_minutes) >= 0 && tonumber(var.lease_grace_minutes) <= 10080 && floor(tonumber(var.lease_grace_minutes)) == tonumber(var.lease_grace_minutes), false)
+    error_message = "The lease_grace_minutes must be a whole number of minutes from 0 to 10080 (a week)."
   }
 }

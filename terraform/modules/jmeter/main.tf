@@ -4,25 +4,40 @@
 # them into remote_hosts.
 
 locals {
-  master_role = "jmeter-master"
-  slave_role  = "jmeter-slave"
-  asg_name    = "${var.name}-jmeter-slaves"
+  master_role    = "jmeter-master"
+  slave_role     = "jmeter-slave"
+  asg_name       = "${var.name}-jmeter-slaves"
+  lifecycle_hook = "loadtest-ready"
+
+  # The same manifest terraform/images bakes from.
+  artifacts = jsondecode(file("${path.module}/artifacts.json"))
 
   common_user_data = templatefile("${path.module}/templates/common.sh.tpl", {
-    jmeter_version        = var.jmeter_version
-    node_exporter_version = var.node_exporter_version
-    server_port           = var.rmi_ports.server_port
+    artifacts               = local.artifacts
+    environment_name        = var.environment_name
+    region                  = var.region
+    bucket                  = var.bucket_name
+    ready_prefix            = var.ready_parameter_prefix
+    ready_timeout           = var.ready_timeout_seconds
+    asg_name                = local.asg_name
+    server_port             = var.rmi_ports.server_port
+    client_rmi_port         = var.rmi_ports.client_rmi_port
+    client_tries            = var.client_tries
+    client_retries_delay_ms = var.client_retries_delay_ms
+    loadtest_jmeter         = file("${path.module}/files/loadtest-jmeter")
+    loadtest_sync_plans     = file("${path.module}/files/loadtest-sync-plans")
   })
 
   master_user_data = templatefile("${path.module}/templates/master.sh.tpl", {
-    common           = local.common_user_data
-    environment_name = var.environment_name
-    region           = var.region
-    slave_role       = local.slave_role
-    server_port      = var.rmi_ports.server_port
-    client_rmi_port  = var.rmi_ports.client_rmi_port
-    elastic_version  = var.elastic_version
-    elastic_major    = split(".", var.elastic_version)[0]
+    common                = local.common_user_data
+    environment_name      = var.environment_name
+    ready_prefix          = var.ready_parameter_prefix
+    elastic_version       = var.elastic_version
+    elastic_major         = split(".", var.elastic_version)[0]
+    loadtest_refresh      = file("${path.module}/files/loadtest-refresh")
+    loadtest_run          = file("${path.module}/files/loadtest-run")
+    loadtest_stop         = file("${path.module}/files/loadtest-stop")
+    loadtest_jtl_exporter = file("${path.module}/files/loadtest-jtl-exporter")
   })
 
   master_tags = merge(var.tags, {
@@ -37,6 +52,8 @@ locals {
   slave_user_data = templatefile("${path.module}/templates/slave.sh.tpl", {
     common           = local.common_user_data
     environment_name = var.environment_name
+    asg_name         = local.asg_name
+    lifecycle_hook   = local.lifecycle_hook
     server_port      = var.rmi_ports.server_port
     server_rmi_port  = var.rmi_ports.server_rmi_port
   })
@@ -79,17 +96,78 @@ resource "aws_iam_role_policy" "jmeter" {
         Resource = "*"
       },
       {
-        # SSM Session Manager (the minimal permissions AWS documents), instead of SSH.
-        Sid    = "SessionManager"
+        # SSM Session Manager and Run Command (the bot starts tests on the master, the master
+        # syncs plans on the slaves): the agent's minimal permissions, instead of SSH.
+        Sid    = "SsmAgent"
         Effect = "Allow"
         Action = [
           "ssm:UpdateInstanceInformation",
+          "ssm:ListInstanceAssociations",
+          "ssm:DescribeInstanceProperties",
+          "ssm:GetDocument",
           "ssmmessages:CreateControlChannel",
           "ssmmessages:CreateDataChannel",
           "ssmmessages:OpenControlChannel",
           "ssmmessages:OpenDataChannel",
+          "ec2messages:AcknowledgeMessage",
+          "ec2messages:DeleteMessage",
+          "ec2messages:FailMessage",
+          "ec2messages:GetEndpoint",
+          "ec2messages:GetMessages",
+          "ec2messages:SendReply",
         ]
         Resource = "*"
+      },
+      {
+        # Readiness: the slaves complete their launch hook, the master lists InService slaves.
+        Sid      = "SlaveGroupReadiness"
+        Effect   = "Allow"
+        Action   = ["autoscaling:CompleteLifecycleAction", "autoscaling:DescribeAutoScalingGroups"]
+        Resource = "*"
+      },
+      {
+        # A slave tags itself loadtest:ready / loadtest:ready-error; only this environment's
+        # instances can be tagged.
+        Sid      = "TagOwnInstances"
+        Effect   = "Allow"
+        Action   = ["ec2:CreateTags"]
+        Resource = "arn:aws:ec2:${var.region}:*:instance/*"
+        Condition = {
+          StringEquals = { "ec2:ResourceTag/loadtest:env" = var.environment_name }
+        }
+      },
+      {
+        # The master's readiness parameter.
+        Sid      = "ReadinessParameters"
+        Effect   = "Allow"
+        Action   = ["ssm:PutParameter"]
+        Resource = "arn:aws:ssm:${var.region}:*:parameter${var.ready_parameter_prefix}*"
+      },
+      {
+        # The master syncs plans on this environment's slaves before a test.
+        Sid      = "SyncPlansOnSlaves"
+        Effect   = "Allow"
+        Action   = ["ssm:SendCommand"]
+        Resource = "arn:aws:ec2:${var.region}:*:instance/*"
+        Condition = {
+          StringEquals = {
+            "ssm:resourceTag/loadtest:env"  = var.environment_name
+            "ssm:resourceTag/loadtest:role" = local.slave_role
+          }
+        }
+      },
+      {
+        Sid      = "RunShellScript"
+        Effect   = "Allow"
+        Action   = ["ssm:SendCommand", "ssm:GetCommandInvocation"]
+        Resource = ["arn:aws:ssm:${var.region}::document/AWS-RunShellScript", "*"]
+      },
+      {
+        # The environment's bucket: artifacts (read, and filled once), plans, results.
+        Sid      = "EnvironmentBucket"
+        Effect   = "Allow"
+        Action   = ["s3:ListBucket", "s3:GetObject", "s3:PutObject"]
+        Resource = ["arn:aws:s3:::${var.bucket_name}", "arn:aws:s3:::${var.bucket_name}/*"]
       },
     ]
   })
@@ -113,7 +191,8 @@ resource "aws_instance" "master" {
   vpc_security_group_ids = var.attach_security_groups ? var.security_group_ids : null
   iam_instance_profile   = aws_iam_instance_profile.jmeter.name
   key_name               = var.key_name
-  user_data_base64       = base64encode(local.master_user_data)
+  # gzip: cloud-init unpacks it, and EC2 caps user data at 16 KB.
+  user_data_base64 = base64gzip(local.master_user_data)
 
   metadata_options {
     http_endpoint = "enabled"
@@ -132,9 +211,12 @@ resource "aws_instance" "master" {
   # The master must be able to call DescribeInstances from its first boot.
   depends_on = [aws_iam_role_policy.jmeter]
 
-  # No ignore_changes here, unlike the monitoring hosts: the master keeps nothing that must
-  # survive (every "off" removes it; results go to Elasticsearch in "full"), so a newer AMI or
-  # boot script simply replaces it at the next apply.
+  lifecycle {
+    # A newer AMI (the Amazon Linux parameter moves with every release) or an edited boot script
+    # must not replace the master, and with it the plans and results of its tests, as a side
+    # effect of a scale command. Replace it on purpose with -replace.
+    ignore_changes = [ami, user_data, user_data_base64]
+  }
 }
 
 # --- slaves ----------------------------------------------------------------------------------
@@ -153,7 +235,7 @@ resource "aws_launch_template" "slave" {
   instance_type          = var.slave_instance_type
   key_name               = var.key_name
   vpc_security_group_ids = var.security_group_ids
-  user_data              = base64encode(local.slave_user_data)
+  user_data              = base64gzip(local.slave_user_data)
 
   iam_instance_profile {
     arn = aws_iam_instance_profile.jmeter.arn
@@ -217,6 +299,45 @@ resource "aws_autoscaling_group" "slaves" {
     }
   }
 
+  # Readiness from the group's very first launch: a hook added after the group exists would
+  # let the first slaves go InService unready. aws_autoscaling_lifecycle_hook.ready below keeps
+  # the same hook managed afterwards.
+  initial_lifecycle_hook {
+    name                 = local.lifecycle_hook
+    lifecycle_transition = "autoscaling:EC2_INSTANCE_LAUNCHING"
+    default_result       = "ABANDON"
+    heartbeat_timeout    = var.hook_timeout_seconds
+  }
+
   # Slaves launch with the instance profile: its policies must exist before the first launch.
   depends_on = [aws_iam_role_policy.jmeter]
+}
+
+# A slave stays Pending:Wait until its boot script completes this hook (CONTINUE once
+# jmeter-server listens); without an answer within the heartbeat it is abandoned (replaced).
+resource "aws_autoscaling_lifecycle_hook" "ready" {
+  name                   = local.lifecycle_hook
+  autoscaling_group_name = aws_autoscaling_group.slaves.name
+  lifecycle_transition   = "autoscaling:EC2_INSTANCE_LAUNCHING"
+  default_result         = "ABANDON"
+  heartbeat_timeout      = var.hook_timeout_seconds
+
+  lifecycle {
+    # The hook notifies nobody (the slave answers it itself). moto reports a made-up queue and
+    # role on every hook, a perpetual diff; on AWS nothing else sets them.
+    ignore_changes = [notification_target_arn, role_arn]
+  }
+}
+
+# The lease backstop: if the bot is not there to scale down when a lease ends, AWS itself sets
+# the slaves (the biggest cost) to zero at lease end + grace. Present only while a lease runs.
+resource "aws_autoscaling_schedule" "lease_backstop" {
+  count = var.backstop_at != "" ? 1 : 0
+
+  scheduled_action_name  = "loadtest-lease-backstop"
+  autoscaling_group_name = aws_autoscaling_group.slaves.name
+  start_time             = var.backstop_at
+  min_size               = 0
+  max_size               = 0
+  desired_capacity       = 0
 }

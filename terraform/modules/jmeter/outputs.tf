@@ -1,3 +1,5 @@
+# What the roots report of the JMeter hosts.
+
 output "master_private_ip" {
   description = "Private IP of the JMeter master (fixed), null when it is disabled."
   value       = var.master_enabled ? aws_instance.master[0].private_ip : null
@@ -21,4 +23,14 @@ output "slave_autoscaling_group" {
 output "slave_count" {
   description = "Desired (= min = max) number of slaves."
   value       = aws_autoscaling_group.slaves.desired_capacity
+}
+
+output "lifecycle_hook_name" {
+  description = "Name of the slaves' launch lifecycle hook."
+  value       = aws_autoscaling_lifecycle_hook.ready.name
+}
+
+output "lease_backstop_at" {
+  description = "When the backstop sets the slaves to 0, empty when there is none."
+  value       = var.backstop_at != "" ? aws_autoscaling_schedule.lease_backstop[0].start_time : ""
 }

@@ -1,3 +1,5 @@
+# Inputs of the JMeter module (master, slaves, their readiness and lease backstop).
+
 variable "name" {
   description = "Name prefix of every resource (e.g. lt-<environment_name>)."
   type        = string
@@ -39,7 +41,7 @@ variable "slave_instance_type" {
 }
 
 variable "ami_id" {
-  description = "AMI of every JMeter host (x86_64 Amazon Linux 2)."
+  description = "AMI of every JMeter host (x86_64 Amazon Linux 2023, or an image of terraform/images)."
   type        = string
 }
 
@@ -143,4 +145,49 @@ variable "wait_for_capacity_timeout" {
   description = "How long Terraform waits for the slaves to be InService (\"0\" = do not wait)."
   type        = string
   default     = "10m"
+}
+
+variable "bucket_name" {
+  description = "The environment's bucket: artifacts, plans, results."
+  type        = string
+}
+
+variable "ready_parameter_prefix" {
+  description = "SSM parameter path prefix of the readiness parameters, ending in '/' (the master writes <prefix>master)."
+  type        = string
+}
+
+variable "ready_timeout_seconds" {
+  description = "How long a slave's boot waits for jmeter-server to listen before abandoning."
+  type        = number
+  default     = 300
+}
+
+variable "hook_timeout_seconds" {
+  description = "Heartbeat of the slaves' launch hook: a slave that has not answered by then is abandoned. Covers the installs plus ready_timeout_seconds."
+  type        = number
+  default     = 1200
+
+  validation {
+    condition     = var.hook_timeout_seconds >= 30 && var.hook_timeout_seconds <= 7200
+    error_message = "The hook_timeout_seconds must be from 30 to 7200 (AWS's limits for a lifecycle hook heartbeat)."
+  }
+}
+
+variable "client_tries" {
+  description = "JMeter client.tries: how often the master tries to reach each slave before a test."
+  type        = number
+  default     = 3
+}
+
+variable "client_retries_delay_ms" {
+  description = "JMeter client.retries_delay in milliseconds between those tries."
+  type        = number
+  default     = 5000
+}
+
+variable "backstop_at" {
+  description = "UTC time (YYYY-MM-DDThh:mm:ssZ) when AWS sets the slaves to 0 if the bot has not; empty = none."
+  type        = string
+  default     = ""
 }

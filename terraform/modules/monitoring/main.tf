@@ -20,7 +20,12 @@ locals {
 
   elastic_major = split(".", var.elastic_version)[0]
 
-  common_user_data = file("${path.module}/templates/common.sh.tpl")
+  common_user_data = templatefile("${path.module}/templates/common.sh.tpl", {
+    region        = var.region
+    bucket        = var.bucket_name
+    ready_prefix  = var.ready_parameter_prefix
+    ready_timeout = var.ready_timeout_seconds
+  })
 
   user_data = {
     prometheus = templatefile("${path.module}/templates/prometheus.sh.tpl", {
@@ -29,6 +34,7 @@ locals {
       region             = var.region
       prometheus_version = var.prometheus_version
       retention          = var.prometheus_retention
+      metrics_port       = var.jmeter_metrics_port
     })
     grafana = templatefile("${path.module}/templates/grafana.sh.tpl", {
       common           = local.common_user_data
@@ -95,6 +101,20 @@ resource "aws_iam_role_policy" "monitoring" {
         Resource = "*"
       },
       {
+        # Readiness: each host writes /loadtest/<env>/ready/<role> at the end of its boot.
+        Sid      = "ReadinessParameters"
+        Effect   = "Allow"
+        Action   = ["ssm:PutParameter"]
+        Resource = "arn:aws:ssm:${var.region}:*:parameter${var.ready_parameter_prefix}*"
+      },
+      {
+        # Dashboards, the ingest pipeline and the data view, from the environment's bucket.
+        Sid      = "EnvironmentBucketConfig"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject"]
+        Resource = "arn:aws:s3:::${var.bucket_name}/config/*"
+      },
+      {
         # SSM Session Manager (the minimal permissions AWS documents), instead of SSH.
         Sid    = "SessionManager"
         Effect = "Allow"
@@ -129,7 +149,8 @@ resource "aws_instance" "this" {
   vpc_security_group_ids = var.attach_security_groups ? var.security_group_ids : null
   iam_instance_profile   = aws_iam_instance_profile.monitoring.name
   key_name               = var.key_name
-  user_data_base64       = base64encode(local.user_data[each.key])
+  # gzip: cloud-init unpacks it, and EC2 caps user data at 16 KB.
+  user_data_base64 = base64gzip(local.user_data[each.key])
 
   metadata_options {
     http_endpoint = "enabled"

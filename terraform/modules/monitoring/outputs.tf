@@ -1,3 +1,5 @@
+# What the roots report of the monitoring hosts.
+
 locals {
   base_url = local.basic ? "${local.https ? "https" : "http"}://${aws_lb.dashboards[0].dns_name}" : null
 }

@@ -1,3 +1,5 @@
+# Inputs of the monitoring module.
+
 variable "name" {
   description = "Name prefix of every resource (e.g. lt-<environment_name>); load balancer and target group names use a hash of it when it is longer than 22 characters."
   type        = string
@@ -24,7 +26,7 @@ variable "monitoring" {
 }
 
 variable "ami_id" {
-  description = "AMI of every monitoring host (x86_64 Amazon Linux 2)."
+  description = "AMI of every monitoring host (x86_64 Amazon Linux 2023)."
   type        = string
 }
 
@@ -147,4 +149,26 @@ variable "elastic_version" {
   description = "Elasticsearch and Kibana version (artifacts.elastic.co)."
   type        = string
   default     = "8.13.4"
+}
+
+variable "bucket_name" {
+  description = "The environment's bucket: the hosts fetch config/ (dashboards, ingest pipeline, data view) from it."
+  type        = string
+}
+
+variable "ready_parameter_prefix" {
+  description = "SSM parameter path prefix of the readiness parameters, ending in '/' (each host writes <prefix><role>)."
+  type        = string
+}
+
+variable "ready_timeout_seconds" {
+  description = "How long a host's boot waits for its service to listen before reporting failed."
+  type        = number
+  default     = 600
+}
+
+variable "jmeter_metrics_port" {
+  description = "Port of the JMeter metrics listener on the master and the slaves (Prometheus scrapes it)."
+  type        = number
+  default     = 9270
 }

@@ -1,10 +1,23 @@
-# --- common to every JMeter host: Java, JMeter, node exporter (templates/common.sh.tpl) ------
-
-JMETER_VERSION='${jmeter_version}'
+# --- common to every JMeter host (templates/common.sh.tpl) -----------------------------------
+# ROOT prefixes every path written, so that the tests can run this script in a temporary
+# directory with stub commands on PATH; on a host it is empty.
+ROOT=$${LOADTEST_ROOT:-}
+REGION='${region}'
+ENV_NAME='${environment_name}'
+BUCKET='${bucket}'
+READY_PREFIX='${ready_prefix}'
+READY_TIMEOUT=$${LOADTEST_READY_TIMEOUT:-${ready_timeout}}
+POLL_SECONDS=$${LOADTEST_POLL_SECONDS:-5}
 JMETER_HOME=/opt/jmeter
-NODE_EXPORTER_VERSION='${node_exporter_version}'
+CONSOLE=$ROOT/dev/console
 
-# retry <command...>: package mirrors and downloads fail now and then at boot.
+# say <text>: to the boot log and, when there is one, the console (EC2's console output).
+say() {
+  echo "loadtest: $*"
+  if [ -w "$CONSOLE" ]; then echo "loadtest: $*" >"$CONSOLE" || true; fi
+}
+
+# retry <command...>: package mirrors and the metadata service fail now and then at boot.
 retry() {
   local n=0
   until "$@"; do
@@ -13,57 +26,149 @@ retry() {
       echo "giving up after $n attempts: $*" >&2
       return 1
     fi
-    sleep 6
+    sleep "$POLL_SECONDS"
   done
 }
 
 # imds <path>: instance metadata through IMDSv2 (the instances require tokens).
 imds() {
   local token
-  token=$(curl -fsS -X PUT http://169.254.169.254/latest/api/token \
+  token=$(curl -fsS --max-time 5 -X PUT http://169.254.169.254/latest/api/token \
     -H 'X-aws-ec2-metadata-token-ttl-seconds: 300')
-  curl -fsS -H "X-aws-ec2-metadata-token: $token" "http://169.254.169.254/latest/meta-data/$1"
+  curl -fsS --max-time 5 -H "X-aws-ec2-metadata-token: $token" \
+    "http://169.254.169.254/latest/meta-data/$1"
 }
 
+# put_file <mode> <path>: stdin to ROOT<path>, creating its directory.
+put_file() {
+  mkdir -p "$(dirname "$ROOT$2")"
+  cat >"$ROOT$2"
+  chmod "$1" "$ROOT$2"
+}
+
+# port_listening <port>: something listens on that TCP port here.
+port_listening() {
+  ss -Hltn "sport = :$1" 2>/dev/null | grep -q .
+}
+
+# wait_listening <port>: polls until the port listens, at most READY_TIMEOUT seconds.
+wait_listening() {
+  local waited=0
+  until port_listening "$1"; do
+    if [ "$waited" -ge "$READY_TIMEOUT" ]; then
+      return 1
+    fi
+    sleep "$POLL_SECONDS"
+    waited=$((waited + POLL_SECONDS))
+    # A zero interval (tests) still makes progress towards the limit.
+    if [ "$POLL_SECONDS" -eq 0 ]; then waited=$((waited + 1)); fi
+  done
+}
+
+# put_ready <role> <value>: the readiness parameter the bot reads after an apply.
+put_ready() {
+  aws ssm put-parameter --region "$REGION" --name "$READY_PREFIX$1" --type String \
+    --overwrite --value "$2" >/dev/null
+}
+
+# The pinned artifact set (modules/jmeter/artifacts.json): name file unpacks_to algo sum urls...
+ARTIFACTS=$(cat <<'LIST'
+%{ for a in artifacts ~}
+${a.name} ${a.file} ${a.unpacks_to} ${lookup(a, "sha512", "") != "" ? "sha512" : "sha256"} ${lookup(a, "sha512", "") != "" ? a.sha512 : a.sha256} ${join(" ", a.urls)}
+%{ endfor ~}
+LIST
+)
+
+# fetch_artifact <name>: unpacks a pinned artifact into /opt/<unpacks_to> unless it is already
+# there (a baked image). The bucket's artifacts/ first; when the bucket lacks it, the upstream
+# mirrors (time-limited, retried), and the verified file goes into the bucket for later boots.
+# Nothing whose checksum differs from the manifest is ever unpacked.
+fetch_artifact() {
+  local name=$1 file unpacks_to algo sum urls work url fetched=""
+  read -r _ file unpacks_to algo sum urls < <(awk -v n="$name" '$1 == n' <<<"$ARTIFACTS")
+  [ -n "$${file:-}" ] || { echo "artifact $name is not in the manifest" >&2; return 1; }
+  if [ -d "$ROOT/opt/$unpacks_to" ]; then
+    say "$name: /opt/$unpacks_to present (baked image), no download"
+    return 0
+  fi
+  work=$(mktemp -d)
+  if aws s3 cp --region "$REGION" --only-show-errors "s3://$BUCKET/artifacts/$file" "$work/$file" &&
+    echo "$sum  $work/$file" | "$${algo}sum" -c --quiet - >/dev/null 2>&1; then
+    fetched=bucket
+  else
+    rm -f "$work/$file"
+    for url in $urls; do
+      if curl --fail --silent --show-error --location --retry 3 --retry-delay 5 \
+        --connect-timeout 20 --max-time 900 --output "$work/$file" "$url" &&
+        echo "$sum  $work/$file" | "$${algo}sum" -c --quiet - >/dev/null 2>&1; then
+        fetched=$url
+        # Fill the bucket once: later boots and scale-ups never depend on the mirrors.
+        aws s3 cp --region "$REGION" --only-show-errors "$work/$file" "s3://$BUCKET/artifacts/$file" ||
+          say "$name: could not upload to the bucket (next boots download again)"
+        break
+      fi
+      rm -f "$work/$file"
+    done
+  fi
+  if [ -z "$fetched" ]; then
+    rm -rf "$work"
+    echo "$name: neither s3://$BUCKET/artifacts/$file nor any mirror gave a file with the pinned $algo" >&2
+    return 1
+  fi
+  mkdir -p "$ROOT/opt"
+  tar -xzf "$work/$file" -C "$ROOT/opt"
+  rm -rf "$work"
+  say "$name installed in /opt/$unpacks_to (from $fetched)"
+}
+
+INSTANCE_ID=$(retry imds instance-id)
 PRIVATE_IP=$(retry imds local-ipv4)
 
-retry yum install -y java-11-amazon-corretto-headless awscli tar gzip
+retry dnf install -y java-17-amazon-corretto-headless tar gzip
 
 id jmeter >/dev/null 2>&1 || useradd --system --home-dir /var/lib/jmeter --create-home jmeter
 
-if [ ! -x "$JMETER_HOME/bin/jmeter" ]; then
-  workdir=$(mktemp -d)
-  tarball="apache-jmeter-$JMETER_VERSION.tgz"
-  retry curl -fsSL -o "$workdir/$tarball" "https://archive.apache.org/dist/jmeter/binaries/$tarball"
-  retry curl -fsSL -o "$workdir/$tarball.sha512" "https://archive.apache.org/dist/jmeter/binaries/$tarball.sha512"
-  (cd "$workdir" && sha512sum -c "$tarball.sha512")
-  tar -xzf "$workdir/$tarball" -C /opt
-  ln -sfn "/opt/apache-jmeter-$JMETER_VERSION" "$JMETER_HOME"
-  rm -rf "$workdir"
-fi
+fetch_artifact jmeter
+# Relative, so that the link also resolves inside ROOT.
+ln -sfn "$(awk '$1 == "jmeter" { print $3 }' <<<"$ARTIFACTS")" "$ROOT$JMETER_HOME"
+fetch_artifact node_exporter
+install -D -m 0755 "$ROOT/opt/$(awk '$1 == "node_exporter" { print $3 }' <<<"$ARTIFACTS")/node_exporter" \
+  "$ROOT/usr/local/bin/node_exporter"
 
-# JMeter's heap: 70 % of the memory; the RMI registry port is fixed. Read by systemd
-# (EnvironmentFile) and by bash (loadtest-run), so values are quoted.
-mem_mb=$(awk '/MemTotal/ { print int($2 / 1024) }' /proc/meminfo)
-heap_mb=$((mem_mb * 7 / 10))
-cat >/etc/default/jmeter <<ENV
-HEAP="-Xms$${heap_mb}m -Xmx$${heap_mb}m -XX:MaxMetaspaceSize=256m"
-SERVER_PORT=${server_port}
+# Settings of the host's own scripts (loadtest-refresh, loadtest-run, loadtest-stop).
+put_file 0644 /etc/loadtest/env <<ENV
+LOADTEST_ENV='${environment_name}'
+LOADTEST_REGION='${region}'
+LOADTEST_BUCKET='${bucket}'
+LOADTEST_SLAVE_ASG='${asg_name}'
+LOADTEST_SERVER_PORT=${server_port}
+LOADTEST_CLIENT_RMI_PORT=${client_rmi_port}
+LOADTEST_CLIENT_TRIES=${client_tries}
+LOADTEST_CLIENT_RETRIES_DELAY_MS=${client_retries_delay_ms}
+LOADTEST_TEXTFILE_DIR=/var/lib/node_exporter/textfile
+LOADTEST_PRIVATE_IP=$PRIVATE_IP
 ENV
 
-if [ ! -x /usr/local/bin/node_exporter ]; then
-  workdir=$(mktemp -d)
-  ne="node_exporter-$NODE_EXPORTER_VERSION.linux-amd64"
-  base="https://github.com/prometheus/node_exporter/releases/download/v$NODE_EXPORTER_VERSION"
-  retry curl -fsSL -o "$workdir/$ne.tar.gz" "$base/$ne.tar.gz"
-  retry curl -fsSL -o "$workdir/sha256sums.txt" "$base/sha256sums.txt"
-  (cd "$workdir" && grep " $ne.tar.gz\$" sha256sums.txt | sha256sum -c -)
-  tar -xzf "$workdir/$ne.tar.gz" -C "$workdir"
-  install -m 0755 "$workdir/$ne/node_exporter" /usr/local/bin/node_exporter
-  rm -rf "$workdir"
-fi
+# The heap is sized from the memory at every start of a JMeter program (a resize keeps the
+# host, so a size computed once at first boot would be wrong after it).
+put_file 0755 /usr/local/bin/loadtest-jmeter <<'LOADTEST_FILE'
+${loadtest_jmeter}
+LOADTEST_FILE
+
+# Slaves and master pull test plans, CSV data and plugin jars from the bucket.
+put_file 0755 /usr/local/sbin/loadtest-sync-plans <<'LOADTEST_FILE'
+${loadtest_sync_plans}
+LOADTEST_FILE
+
+mkdir -p "$ROOT/var/lib/jmeter/plans"
+chown -R jmeter:jmeter "$ROOT/var/lib/jmeter"
+
 id node_exporter >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin node_exporter
-cat >/etc/systemd/system/node_exporter.service <<'UNIT'
+# The textfile collector serves the master's JMeter series (loadtest-jtl-exporter writes them
+# there) on the node exporter port Prometheus already scrapes; on a slave it stays empty.
+mkdir -p "$ROOT/var/lib/node_exporter/textfile"
+chmod 0755 "$ROOT/var/lib/node_exporter/textfile"
+put_file 0644 /etc/systemd/system/node_exporter.service <<'UNIT'
 [Unit]
 Description=Prometheus node exporter
 After=network-online.target
@@ -71,7 +176,7 @@ Wants=network-online.target
 
 [Service]
 User=node_exporter
-ExecStart=/usr/local/bin/node_exporter --web.listen-address=:9100
+ExecStart=/usr/local/bin/node_exporter --web.listen-address=:9100 --collector.textfile.directory=/var/lib/node_exporter/textfile
 Restart=always
 RestartSec=5
 

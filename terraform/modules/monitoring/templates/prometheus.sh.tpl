@@ -1,34 +1,42 @@
 #!/bin/bash
 # Prometheus of load-test environment ${environment_name}.
 # Rendered by Terraform from terraform/modules/monitoring/templates/prometheus.sh.tpl.
-set -euo pipefail
-exec > >(tee -a /var/log/loadtest-user-data.log) 2>&1
+set -eEuo pipefail
+mkdir -p "$${LOADTEST_ROOT:-}/var/log"
+exec > >(tee -a "$${LOADTEST_ROOT:-}/var/log/loadtest-user-data.log") 2>&1
 echo "loadtest: prometheus boot script starting at $(date -u +%FT%TZ)"
 
 PROMETHEUS_VERSION='${prometheus_version}'
 
 ${common}
+trap 'rc=$?; boot_failed prometheus "boot script line $LINENO: $BASH_COMMAND (exit $rc)"' ERR
 
-retry yum install -y tar gzip
+retry dnf install -y tar gzip
 
 id prometheus >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin/nologin prometheus
-install -d -o prometheus -g prometheus /var/lib/prometheus /etc/prometheus
+mkdir -p "$ROOT/var/lib/prometheus" "$ROOT/etc/prometheus"
+chown prometheus:prometheus "$ROOT/var/lib/prometheus" "$ROOT/etc/prometheus"
 
-if [ ! -x /usr/local/bin/prometheus ]; then
+if [ ! -x "$ROOT/usr/local/bin/prometheus" ]; then
   workdir=$(mktemp -d)
   pkg="prometheus-$PROMETHEUS_VERSION.linux-amd64"
   base="https://github.com/prometheus/prometheus/releases/download/v$PROMETHEUS_VERSION"
-  retry curl -fsSL -o "$workdir/$pkg.tar.gz" "$base/$pkg.tar.gz"
-  retry curl -fsSL -o "$workdir/sha256sums.txt" "$base/sha256sums.txt"
+  retry curl -fsSL --max-time 600 -o "$workdir/$pkg.tar.gz" "$base/$pkg.tar.gz"
+  retry curl -fsSL --max-time 60 -o "$workdir/sha256sums.txt" "$base/sha256sums.txt"
   (cd "$workdir" && grep " $pkg.tar.gz\$" sha256sums.txt | sha256sum -c -)
   tar -xzf "$workdir/$pkg.tar.gz" -C "$workdir"
-  install -m 0755 "$workdir/$pkg/prometheus" "$workdir/$pkg/promtool" /usr/local/bin/
+  install -D -m 0755 -t "$ROOT/usr/local/bin/" "$workdir/$pkg/prometheus" "$workdir/$pkg/promtool"
   rm -rf "$workdir"
 fi
 
 # The JMeter hosts of this environment, found by their tags (EC2 service discovery, through the
-# instance profile), scraped on the node exporter port.
-cat >/etc/prometheus/prometheus.yml <<'YAML'
+# instance profile), scraped on the node exporter port. The JMeter series come from the master
+# alone (its loadtest-jtl-exporter follows the test's JTL, which holds every slave's samples,
+# into node_exporter's textfile collector): job jmeter scrapes the master every 5 s and keeps
+# only jmeter_* (the load-test dashboard); job jmeter-node keeps the rest (the hosts
+# dashboard), so no series is stored twice. Neither job sets a "host" label: the JMeter series
+# carry the load generator's own host name from the JTL.
+put_file 0644 /etc/prometheus/prometheus.yml <<'YAML'
 global:
   scrape_interval: 15s
   evaluation_interval: 15s
@@ -59,10 +67,35 @@ scrape_configs:
         target_label: instance_id
       - source_labels: [__meta_ec2_instance_type]
         target_label: instance_type
-YAML
-/usr/local/bin/promtool check config /etc/prometheus/prometheus.yml
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'jmeter_.*'
+        action: drop
 
-cat >/etc/systemd/system/prometheus.service <<'UNIT'
+  - job_name: jmeter
+    scrape_interval: 5s
+    ec2_sd_configs:
+      - region: '${region}'
+        port: 9100
+        refresh_interval: 15s
+        filters:
+          - name: 'tag:loadtest:env'
+            values: ['${environment_name}']
+          - name: 'tag:loadtest:role'
+            values: ['jmeter-master']
+          - name: instance-state-name
+            values: ['running']
+    relabel_configs:
+      - source_labels: [__meta_ec2_tag_loadtest_role]
+        target_label: role
+    metric_relabel_configs:
+      - source_labels: [__name__]
+        regex: 'jmeter_.*'
+        action: keep
+YAML
+"$ROOT/usr/local/bin/promtool" check config "$ROOT/etc/prometheus/prometheus.yml"
+
+put_file 0644 /etc/systemd/system/prometheus.service <<'UNIT'
 [Unit]
 Description=Prometheus
 After=network-online.target
@@ -86,4 +119,4 @@ UNIT
 systemctl daemon-reload
 systemctl enable --now prometheus
 
-echo "loadtest: prometheus ready"
+ready_when_listening prometheus 9090

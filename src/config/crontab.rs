@@ -1,6 +1,7 @@
 //! Cron expressions: crontab's five fields (weekday 0-7, Sunday both 0 and 7) or the `cron`
-//! crate's six/seven fields with seconds. A leaf module: it knows nothing of the config or the
-//! planner, so the config can validate schedules with it at load.
+//! crate's six/seven fields with seconds. A leaf module: it knows nothing of the rest of the
+//! config or of the planner; the config parses each schedule with it once, at load, and the
+//! planner only ever sees the parsed `cron::Schedule`.
 
 use std::collections::BTreeSet;
 use std::str::FromStr;
