@@ -21,7 +21,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-/// How a run's steps concluded.
+/// How a run's steps concluded. One per run, moved once: the size of `Ended` costs nothing.
+#[allow(clippy::large_enum_variant)]
 enum Conclusion {
     /// Over: record the outcome, then show the final message.
     Ended(RunOutcome, Ending),
