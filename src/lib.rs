@@ -14,6 +14,7 @@
 
 pub mod app;
 pub mod audit_log;
+pub mod aws;
 pub mod command;
 pub mod config;
 pub mod front;

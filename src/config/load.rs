@@ -56,6 +56,7 @@ pub(super) struct RawEnvironment {
     pub(super) timezone: Option<String>,
     pub(super) default_lease: Option<String>,
     pub(super) max_lease: Option<String>,
+    pub(super) ready_timeout: Option<String>,
     #[serde(default)]
     pub(super) backend_config: BTreeMap<String, String>,
     #[serde(default)]

@@ -75,6 +75,11 @@ pub(super) fn build_environments(
             raw.max_lease.as_deref(),
             "24h",
         );
+        let ready_timeout = check.duration(
+            &format!("{prefix}.ready_timeout"),
+            raw.ready_timeout.as_deref(),
+            "10m",
+        );
         if default_lease > max_lease && !max_lease.is_zero() {
             check.push(
                 &default_lease_key,
@@ -136,6 +141,7 @@ pub(super) fn build_environments(
                 backend_config: raw.backend_config,
                 default: raw.default,
                 tf_vars,
+                ready_timeout,
             },
         );
     }

@@ -66,6 +66,8 @@ pub struct EnvironmentConfig {
     pub default: bool,
     /// Extra root variables for every run of this environment (e.g. `aws_endpoint`).
     pub tf_vars: BTreeMap<String, serde_json::Value>,
+    /// How long the bot waits after an apply for the hosts to report ready.
+    pub ready_timeout: Duration,
 }
 
 /// Members are user IDs (`U…`/`W…`), user-group IDs (`S…`) or `*` (everyone).

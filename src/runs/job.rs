@@ -442,12 +442,13 @@ impl<'a> Bench<'a> {
         }
         record_size_and_lease(self.runs, self.spec)?;
         let streamed = streamed.lock().expect("outputs lock").take();
-        let outputs = match streamed {
+        let mut outputs = match streamed {
             Some(outputs) => key_outputs(&outputs),
             None => read_key_outputs(&services.runner, &self.workspace)
                 .await
                 .unwrap_or_default(),
         };
+        super::aws_vars::describe_backstop(self.runs, self.spec, &mut outputs);
         let ending = Ending {
             counts: Some(counts),
             outputs,
@@ -512,6 +513,7 @@ async fn write_var_file(runs: &Runs, spec: &RunSpec, path: &Path) -> anyhow::Res
     for (key, value) in &set.variables {
         variables.insert(key.clone(), value.clone());
     }
+    super::aws_vars::add_variables(runs, spec, chrono::Utc::now(), &mut variables)?;
     variables.insert(
         "environment_name".into(),
         serde_json::Value::String(spec.env.to_string()),

@@ -10,6 +10,7 @@
 //! - `job`: the steps of a run; `ending`: how a run ends (store, then message);
 //!   `reporter`: throttled progress updates; `messages`: the one message per run.
 
+mod aws_vars;
 mod ending;
 pub mod env_lock;
 mod job;

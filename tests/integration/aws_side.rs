@@ -1,0 +1,166 @@
+//! The bot's side of the AWS account, end to end against real Terraform and a real moto: the
+//! lease backstop the var file carries (the slaves' group gets its scheduled action after
+//! `up small for 1h` and loses it after `down`). One environment lifecycle covers it all,
+//! because moto needs seconds per instance.
+
+use crate::support::bot::{BotFixture, ExecResult};
+use crate::support::moto::{python, MotoServer};
+use serde_json::Value;
+use std::process::{Command, Stdio};
+
+/// Runs a Python snippet with boto3 clients `autoscaling` and `ssm` bound to the emulator;
+/// its stdout is JSON.
+fn boto3(endpoint: &str, code: &str) -> Value {
+    let program = format!(
+        "import boto3, datetime, json\nkw = dict(region_name='us-east-1', endpoint_url='{endpoint}', \
+         aws_access_key_id='test', aws_secret_access_key='test')\n\
+         autoscaling = boto3.client('autoscaling', **kw)\nssm = boto3.client('ssm', **kw)\n{code}\n"
+    );
+    let output = Command::new(python())
+        .args(["-c", &program])
+        .stdin(Stdio::null())
+        .output()
+        .expect("run python with boto3");
+    assert!(
+        output.status.success(),
+        "boto3 snippet failed:\n{code}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "boto3 snippet printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
+
+/// The scheduled actions of the group, as the emulator reports them: `[(name, start UTC)]`.
+fn scheduled_actions(endpoint: &str, group: &str) -> Vec<(String, String)> {
+    let found = boto3(
+        endpoint,
+        &format!(
+            "actions = autoscaling.describe_scheduled_actions(AutoScalingGroupName='{group}')['ScheduledUpdateGroupActions']\n\
+             print(json.dumps([[a['ScheduledActionName'], \
+             a['StartTime'].astimezone(datetime.timezone.utc).strftime('%Y-%m-%dT%H:%M:%SZ')] for a in actions]))"
+        ),
+    );
+    found
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|pair| {
+            (
+                pair[0].as_str().unwrap().to_string(),
+                pair[1].as_str().unwrap().to_string(),
+            )
+        })
+        .collect()
+}
+
+/// The variables the run wrote for Terraform.
+fn var_file(bot: &BotFixture, run: i64) -> serde_json::Map<String, Value> {
+    let path = bot
+        .state_dir()
+        .join("runs")
+        .join(run.to_string())
+        .join("vars.tfvars.json");
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap()
+}
+
+/// The run id an `exec` answer names.
+fn run_id(result: &ExecResult) -> i64 {
+    let start = result
+        .stdout
+        .find("run #")
+        .unwrap_or_else(|| panic!("no run in {}", result.stdout))
+        + 5;
+    result.stdout[start..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit())
+        .collect::<String>()
+        .parse()
+        .unwrap()
+}
+
+fn exec_ok(bot: &BotFixture, words: &[&str]) -> ExecResult {
+    let result = bot.exec(words);
+    assert_eq!(
+        result.code, 0,
+        "{words:?}:\n{}\n{}",
+        result.stdout, result.stderr
+    );
+    result
+}
+
+#[test]
+fn backstop_follows_the_lease_against_moto() {
+    let moto = MotoServer::start();
+    let endpoint = moto.endpoint();
+    let bot = BotFixture::with_terraform(&endpoint, "", "");
+
+    // up small for 1h: the var file carries the lease end, AWS gets the backstop at end + 1h.
+    let before = chrono::Utc::now();
+    let up = exec_ok(&bot, &["up", "small", "for", "1h"]);
+    assert!(up.stdout.contains("succeeded"), "{}", up.stdout);
+    let vars = var_file(&bot, run_id(&up));
+    let lease_end = vars["lease_ends_at"]
+        .as_str()
+        .expect("lease_ends_at is set");
+    let lease_end = chrono::DateTime::parse_from_rfc3339(lease_end)
+        .unwrap_or_else(|e| panic!("{lease_end:?} is not RFC 3339: {e}"))
+        .with_timezone(&chrono::Utc);
+    assert!(
+        lease_end >= before + chrono::Duration::minutes(59)
+            && lease_end <= chrono::Utc::now() + chrono::Duration::hours(1),
+        "lease end {lease_end} is an hour after the up"
+    );
+    let group = moto
+        .inventory("local")
+        .slave_group()
+        .expect("the slaves' group exists")
+        .name;
+    let expected_at = (lease_end + chrono::Duration::hours(1))
+        .format("%Y-%m-%dT%H:%M:%SZ")
+        .to_string();
+    assert_eq!(
+        scheduled_actions(&endpoint, &group),
+        vec![("loadtest-lease-backstop".to_string(), expected_at.clone())],
+        "the backstop sits at lease end + the default grace"
+    );
+    // The result and status say when AWS scales the slaves to 0.
+    let shown = (lease_end + chrono::Duration::hours(1))
+        .format("%Y-%m-%d %H:%M UTC")
+        .to_string();
+    assert!(
+        up.stdout
+            .contains(&format!("AWS backstop:* slaves → 0 at {shown}")),
+        "{}",
+        up.stdout
+    );
+    let status = exec_ok(&bot, &["status"]);
+    assert!(
+        status
+            .stdout
+            .contains(&format!("AWS backstop:* slaves → 0 at {shown}")),
+        "{}",
+        status.stdout
+    );
+    // An extend moves the lease in the store only: status says the backstop follows at the
+    // next apply.
+    exec_ok(&bot, &["extend", "2h"]);
+    let status = exec_ok(&bot, &["status"]);
+    assert!(
+        status.stdout.contains("moves there only at the next apply"),
+        "{}",
+        status.stdout
+    );
+
+    // down: no lease end, and the bot's own scale-down removes the backstop.
+    let down = exec_ok(&bot, &["down"]);
+    assert!(down.stdout.contains("succeeded"), "{}", down.stdout);
+    assert_eq!(var_file(&bot, run_id(&down))["lease_ends_at"], "");
+    assert_eq!(scheduled_actions(&endpoint, &group), vec![]);
+    let status = exec_ok(&bot, &["status"]);
+    assert!(!status.stdout.contains("AWS backstop"), "{}", status.stdout);
+}
