@@ -1,10 +1,15 @@
 //! What a run adds to its Terraform variables and to its result for the AWS side: the lease
-//! backstop's `lease_ends_at`, and after an apply the backstop's time in words.
+//! backstop's `lease_ends_at`; after an apply the backstop's time in words and whether the
+//! hosts it left up are ready.
 
 use super::{RunCommand, RunSpec, Runs};
 use crate::aws::backstop;
-use crate::terraform::state::KeyOutputs;
+use crate::aws::readiness::{wait_ready, ReadinessTargets};
+use crate::aws::AwsTarget;
+use crate::terraform::state::{KeyOutputs, OutputValue};
 use chrono::{DateTime, Utc};
+use std::collections::BTreeMap;
+use std::time::Duration;
 
 /// Adds `lease_ends_at`: the lease end of an `up`, nothing (`""`, which removes the backstop)
 /// for a scale-down, whose own scale-down is the point; a plan shows the lease in force.
@@ -42,4 +47,35 @@ pub(super) fn describe_backstop(runs: &Runs, spec: &RunSpec, outputs: &mut KeyOu
         backstop::status_text(outputs.lease_backstop_at.as_deref(), None, grace, |at| {
             services.format_time(&spec.env, at)
         });
+}
+
+/// How often the bot looks whether the hosts are ready.
+const READY_POLL: Duration = Duration::from_secs(10);
+
+/// After an apply: waits (at most the environment's `ready_timeout`) until the hosts it left
+/// up say they are ready, and puts the answer in the result. Not being ready does not make
+/// the run fail or undo the apply: Terraform did change the environment, and its record must
+/// say what runs; a host that is slow or broken is a warning on a run that succeeded, for the
+/// user to look at (or `up` again, which replaces an abandoned slave), not a reason to
+/// destroy what works.
+pub(super) async fn check_readiness(
+    runs: &Runs,
+    spec: &RunSpec,
+    all_outputs: Option<&BTreeMap<String, OutputValue>>,
+    outputs: &mut KeyOutputs,
+) {
+    let Some(targets) = all_outputs.and_then(ReadinessTargets::from_outputs) else {
+        return;
+    };
+    let Some(env) = runs.services.config.env(&spec.env) else {
+        return;
+    };
+    let target = AwsTarget::of_tf_vars(&env.tf_vars);
+    let found = wait_ready(&target, &targets, env.ready_timeout, READY_POLL).await;
+    if found.roles.is_empty() && found.slaves.is_none() && found.error.is_none() {
+        return; // nothing up to be ready (e.g. `off`)
+    }
+    let waited = humantime::format_duration(env.ready_timeout).to_string();
+    let text = runs.services.masker.mask(&found.text(&waited)).into_owned();
+    outputs.readiness = Some(text);
 }

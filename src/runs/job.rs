@@ -14,7 +14,7 @@ use crate::terraform::events::TfEvent;
 use crate::terraform::plan_summary::PlanSummary;
 use crate::terraform::progress::{Phase, Progress};
 use crate::terraform::runner::{CancelSignal, RunLog, Workspace};
-use crate::terraform::state::{key_outputs, outputs_from_event, read_key_outputs, OutputValue};
+use crate::terraform::state::{key_outputs, outputs_from_event, read_outputs, OutputValue};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -442,13 +442,14 @@ impl<'a> Bench<'a> {
         }
         record_size_and_lease(self.runs, self.spec)?;
         let streamed = streamed.lock().expect("outputs lock").take();
-        let mut outputs = match streamed {
-            Some(outputs) => key_outputs(&outputs),
-            None => read_key_outputs(&services.runner, &self.workspace)
-                .await
-                .unwrap_or_default(),
+        let all_outputs = match streamed {
+            Some(outputs) => Some(outputs),
+            None => read_outputs(&services.runner, &self.workspace).await,
         };
+        let mut outputs = all_outputs.as_ref().map(key_outputs).unwrap_or_default();
         super::aws_vars::describe_backstop(self.runs, self.spec, &mut outputs);
+        super::aws_vars::check_readiness(self.runs, self.spec, all_outputs.as_ref(), &mut outputs)
+            .await;
         let ending = Ending {
             counts: Some(counts),
             outputs,

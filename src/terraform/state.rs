@@ -237,9 +237,18 @@ pub async fn read_key_outputs(
     runner: &TerraformRunner,
     workspace: &Workspace,
 ) -> Option<KeyOutputs> {
+    Some(key_outputs(&read_outputs(runner, workspace).await?))
+}
+
+/// Every output of `terraform output -json`; `None` when Terraform could not be asked or did
+/// not answer JSON.
+pub async fn read_outputs(
+    runner: &TerraformRunner,
+    workspace: &Workspace,
+) -> Option<BTreeMap<String, OutputValue>> {
     let result = runner.output_json(workspace, READ_TIMEOUT).await.ok()?;
     let json: Value = serde_json::from_str(result.stdout.as_deref()?).ok()?;
-    Some(key_outputs(&outputs_from_json(&json)))
+    Some(outputs_from_json(&json))
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! The bot's side of the AWS account, end to end against real Terraform and a real moto: the
 //! lease backstop the var file carries (the slaves' group gets its scheduled action after
-//! `up small for 1h` and loses it after `down`). One environment lifecycle covers it all,
-//! because moto needs seconds per instance.
+//! `up small for 1h` and loses it after `down`); readiness in the result, read from the SSM
+//! parameters the hosts would write and the slaves' group. One environment lifecycle covers
+//! it all, because moto needs seconds per instance.
 
 use crate::support::bot::{BotFixture, ExecResult};
 use crate::support::moto::{python, MotoServer};
@@ -57,6 +58,23 @@ fn scheduled_actions(endpoint: &str, group: &str) -> Vec<(String, String)> {
         .collect()
 }
 
+/// Writes a readiness parameter of the environment `local` as a host's boot would.
+fn put_ready(endpoint: &str, role: &str, value: &str) {
+    boto3(
+        endpoint,
+        &format!(
+            "ssm.put_parameter(Name='/loadtest/local/ready/{role}', Value='{value}', Type='String', Overwrite=True)\nprint('{{}}')"
+        ),
+    );
+}
+
+fn delete_ready(endpoint: &str, role: &str) {
+    boto3(
+        endpoint,
+        &format!("ssm.delete_parameter(Name='/loadtest/local/ready/{role}')\nprint('{{}}')"),
+    );
+}
+
 /// The variables the run wrote for Terraform.
 fn var_file(bot: &BotFixture, run: i64) -> serde_json::Map<String, Value> {
     let path = bot
@@ -100,9 +118,19 @@ fn backstop_follows_the_lease_against_moto() {
     let bot = BotFixture::with_terraform(&endpoint, "", "");
 
     // up small for 1h: the var file carries the lease end, AWS gets the backstop at end + 1h.
+    // The hosts of `small` report ready as their boots would (moto boots nothing).
+    for role in ["master", "prometheus", "grafana"] {
+        put_ready(&endpoint, role, "ok 2026-05-01T10:00:00Z");
+    }
     let before = chrono::Utc::now();
     let up = exec_ok(&bot, &["up", "small", "for", "1h"]);
     assert!(up.stdout.contains("succeeded"), "{}", up.stdout);
+    assert!(
+        up.stdout
+            .contains("Ready:* master ✓, 2/2 slaves ✓, prometheus ✓, grafana ✓"),
+        "every host of small is ready, the slaves by their group:\n{}",
+        up.stdout
+    );
     let vars = var_file(&bot, run_id(&up));
     let lease_end = vars["lease_ends_at"]
         .as_str()
@@ -156,9 +184,28 @@ fn backstop_follows_the_lease_against_moto() {
         status.stdout
     );
 
-    // down: no lease end, and the bot's own scale-down removes the backstop.
+    // down: no lease end, and the bot's own scale-down removes the backstop. Grafana never
+    // reports (its parameter is gone) and the master reports a failure: the run still
+    // succeeds, and its result names both after the environment's 1 s wait.
+    delete_ready(&endpoint, "grafana");
+    put_ready(&endpoint, "master", "failed: jmeter did not start");
     let down = exec_ok(&bot, &["down"]);
-    assert!(down.stdout.contains("succeeded"), "{}", down.stdout);
+    assert!(down.stdout.contains("down: succeeded"), "{}", down.stdout);
+    assert!(
+        down.stdout.contains(
+            "Ready:* ⚠️ master: failed: jmeter did not start, prometheus ✓, grafana: not ready after 1s (the apply itself succeeded)"
+        ),
+        "what is not ready is named, without slaves at 0:\n{}",
+        down.stdout
+    );
+    let stored = bot
+        .store()
+        .get_run(loadtest_bot::model::RunId(run_id(&down)))
+        .unwrap();
+    assert_eq!(
+        stored.unwrap().outcome,
+        loadtest_bot::model::RunOutcome::Succeeded
+    );
     assert_eq!(var_file(&bot, run_id(&down))["lease_ends_at"], "");
     assert_eq!(scheduled_actions(&endpoint, &group), vec![]);
     let status = exec_ok(&bot, &["status"]);
