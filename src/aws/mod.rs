@@ -9,6 +9,7 @@
 //! `aws_region`. Without an endpoint, the SDK's default chain finds the credentials.
 
 pub mod backstop;
+pub mod quota;
 pub mod readiness;
 
 use serde_json::Value;

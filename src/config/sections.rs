@@ -142,6 +142,7 @@ pub(super) fn build_environments(
                 default: raw.default,
                 tf_vars,
                 ready_timeout,
+                vcpu_quota: raw.vcpu_quota,
             },
         );
     }

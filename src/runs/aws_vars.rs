@@ -4,11 +4,13 @@
 
 use super::{RunCommand, RunSpec, Runs};
 use crate::aws::backstop;
+use crate::aws::quota::{quota_for, vcpu_need, verdict};
 use crate::aws::readiness::{wait_ready, ReadinessTargets};
 use crate::aws::AwsTarget;
 use crate::terraform::state::{KeyOutputs, OutputValue};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Adds `lease_ends_at`: the lease end of an `up`, nothing (`""`, which removes the backstop)
@@ -78,4 +80,40 @@ pub(super) async fn check_readiness(
     let waited = humantime::format_duration(env.ready_timeout).to_string();
     let text = runs.services.masker.mask(&found.text(&waited)).into_owned();
     outputs.readiness = Some(text);
+}
+
+/// Before the plan of an `up` (or a plan of a size): compares the size's vCPUs with the
+/// account's On-Demand quota in a task of its own, so the run never waits for AWS. Past the
+/// quota, a warning goes to the run's channel before the apply fails at launch; a quota that
+/// cannot be read is only logged (every `up` would otherwise repeat the same note; `check`
+/// shows it).
+pub(super) fn warn_about_quota(runs: &Runs, spec: &RunSpec) {
+    let size = spec.command.size();
+    if size.is_scale_down() {
+        return;
+    }
+    let services = Arc::clone(&runs.services);
+    let Some(set) = services.sizes.get(size.as_str()) else {
+        return;
+    };
+    let need = vcpu_need(&set.variables);
+    let Some(env) = services.config.env(&spec.env).cloned() else {
+        return;
+    };
+    if need.vcpus == 0 {
+        return;
+    }
+    let channel = spec.channel.clone();
+    tokio::spawn(async move {
+        let target = AwsTarget::of_tf_vars(&env.tf_vars);
+        let quota = quota_for(env.vcpu_quota, &target).await;
+        match verdict(size.as_str(), &need, &quota, &target.region) {
+            Some(text) if quota.is_ok() => {
+                let text = format!("[{}] {text}", env.name);
+                services.outlet.post(&channel, &services.notice(&text));
+            }
+            Some(text) => tracing::info!(env = %env.name, "{text}"),
+            None => {}
+        }
+    });
 }

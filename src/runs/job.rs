@@ -255,6 +255,7 @@ impl<'a> Bench<'a> {
         let services = &self.runs.services;
         let var_file = services.run_dir(self.spec.run_id).join("vars.tfvars.json");
         write_var_file(self.runs, self.spec, &var_file).await?;
+        super::aws_vars::warn_about_quota(self.runs, self.spec);
         let timeout = services.config.terraform.plan_timeout;
         if let Some(init) = services
             .runner

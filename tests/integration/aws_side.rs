@@ -1,8 +1,10 @@
 //! The bot's side of the AWS account, end to end against real Terraform and a real moto: the
 //! lease backstop the var file carries (the slaves' group gets its scheduled action after
 //! `up small for 1h` and loses it after `down`); readiness in the result, read from the SSM
-//! parameters the hosts would write and the slaves' group. One environment lifecycle covers
-//! it all, because moto needs seconds per instance.
+//! parameters the hosts would write and the slaves' group; the On-Demand vCPU quota in
+//! `check` and before an `up` (moto's Service Quotas knows no EC2 quota, so the stated
+//! `vcpu_quota` is the source that can be over, and the emulator's answer the one that cannot
+//! be read). One environment lifecycle covers it all, because moto needs seconds per instance.
 
 use crate::support::bot::{BotFixture, ExecResult};
 use crate::support::moto::{python, MotoServer};
@@ -115,7 +117,38 @@ fn exec_ok(bot: &BotFixture, words: &[&str]) -> ExecResult {
 fn backstop_follows_the_lease_against_moto() {
     let moto = MotoServer::start();
     let endpoint = moto.endpoint();
-    let bot = BotFixture::with_terraform(&endpoint, "", "");
+    let bot = BotFixture::with_terraform(&endpoint, "", "vcpu_quota = 8");
+
+    // check: small (10), medium and large are past the stated 8 vCPUs, down (6) is not.
+    let check = bot.run(&[
+        "--config",
+        &bot.config_path().display().to_string(),
+        "check",
+    ]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    for (size, need) in [("small", 10), ("medium", 40), ("large", 96)] {
+        assert!(
+            check.stdout.contains(&format!(
+                "[local] ⚠️ size `{size}` needs {need} On-Demand vCPUs, but the account's quota in us-east-1 is 8"
+            )),
+            "{}",
+            check.stdout
+        );
+    }
+    assert!(!check.stdout.contains("size `down`"), "{}", check.stdout);
+    // Without a stated quota, Service Quotas (moto's) is asked; it has no EC2 quota: a note.
+    let config_text = std::fs::read_to_string(bot.config_path()).unwrap();
+    let unstated = bot.write_config("unstated.toml", &config_text.replace("vcpu_quota = 8", ""));
+    let check = bot.run(&["--config", &unstated.display().to_string(), "check"]);
+    assert_eq!(check.code, 0, "{}\n{}", check.stdout, check.stderr);
+    assert!(
+        check
+            .stdout
+            .contains("[local] note: the On-Demand vCPU quota in us-east-1 could not be read (")
+            && check.stdout.contains("size `large` needs 96 vCPUs"),
+        "{}",
+        check.stdout
+    );
 
     // up small for 1h: the var file carries the lease end, AWS gets the backstop at end + 1h.
     // The hosts of `small` report ready as their boots would (moto boots nothing).
@@ -125,6 +158,13 @@ fn backstop_follows_the_lease_against_moto() {
     let before = chrono::Utc::now();
     let up = exec_ok(&bot, &["up", "small", "for", "1h"]);
     assert!(up.stdout.contains("succeeded"), "{}", up.stdout);
+    assert!(
+        up.stdout.contains(
+            "[local] ⚠️ size `small` needs 10 On-Demand vCPUs, but the account's quota in us-east-1 is 8"
+        ),
+        "the up warns while it plans:\n{}",
+        up.stdout
+    );
     assert!(
         up.stdout
             .contains("Ready:* master ✓, 2/2 slaves ✓, prometheus ✓, grafana ✓"),
