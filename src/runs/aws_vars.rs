@@ -23,17 +23,67 @@ pub(super) fn add_variables(
 ) -> anyhow::Result<()> {
     let lease_end = match &spec.command {
         RunCommand::Up { lease, .. } => Some(now + chrono::Duration::from_std(*lease)?),
-        RunCommand::Plan { target } if !target.is_scale_down() => runs
-            .services
-            .store
-            .get_lease(&spec.env)?
-            .map(|lease| lease.expires_at),
+        RunCommand::Plan { target } | RunCommand::RefreshImage { size: target }
+            if !target.is_scale_down() =>
+        {
+            runs.services
+                .store
+                .get_lease(&spec.env)?
+                .map(|lease| lease.expires_at)
+        }
         _ => None,
     };
     variables.insert(
         "lease_ends_at".into(),
         backstop::lease_ends_at_value(lease_end).into(),
     );
+    if let Some(ami_id) = ami_id_value(runs, spec)? {
+        variables.insert("ami_id".into(), ami_id.into());
+    }
+    Ok(())
+}
+
+/// `ami_id` for the var file: the environment's pin, so a new Amazon Linux release never
+/// rolls hosts by itself; `""` for `refresh-image`, so the root resolves the newest image and
+/// the plan shows it. `None` (the config's value stands) when the config or a `TF_VAR_ami_id`
+/// names an image: an operator's explicit choice (a baked image) beats the pin.
+fn ami_id_value(runs: &Runs, spec: &RunSpec) -> anyhow::Result<Option<String>> {
+    let configured = runs
+        .services
+        .config
+        .env(&spec.env)
+        .and_then(|env| env.tf_vars.get("ami_id"))
+        .and_then(|value| value.as_str())
+        .is_some_and(|value| !value.is_empty());
+    if configured || std::env::var_os("TF_VAR_ami_id").is_some() {
+        return Ok(None);
+    }
+    if matches!(spec.command, RunCommand::RefreshImage { .. }) {
+        return Ok(Some(String::new()));
+    }
+    Ok(runs.services.store.pinned_ami(&spec.env)?)
+}
+
+/// After a successful apply: pins the image the hosts use (`resolved_ami_id`) when the
+/// environment has no pin yet, or when `refresh-image` moved it.
+pub(super) fn pin_image(
+    runs: &Runs,
+    spec: &RunSpec,
+    all_outputs: Option<&BTreeMap<String, OutputValue>>,
+) -> anyhow::Result<()> {
+    let resolved = all_outputs
+        .and_then(|outputs| outputs.get("resolved_ami_id"))
+        .and_then(|output| output.value.as_ref())
+        .and_then(|value| value.as_str())
+        .filter(|id| !id.is_empty());
+    let Some(resolved) = resolved else {
+        return Ok(());
+    };
+    let store = &runs.services.store;
+    let refresh = matches!(spec.command, RunCommand::RefreshImage { .. });
+    if refresh || store.pinned_ami(&spec.env)?.is_none() {
+        store.pin_ami(&spec.env, resolved, Utc::now())?;
+    }
     Ok(())
 }
 

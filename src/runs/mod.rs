@@ -47,6 +47,11 @@ pub enum RunCommand {
     Plan {
         target: SizeName,
     },
+    /// The environment's current `size` again, with the image pin cleared: the plan shows the
+    /// newest image, and its apply pins it.
+    RefreshImage {
+        size: SizeName,
+    },
 }
 
 impl RunCommand {
@@ -57,6 +62,7 @@ impl RunCommand {
             RunCommand::Down => SizeName::DOWN,
             RunCommand::Off => SizeName::OFF,
             RunCommand::Plan { target } => target.clone(),
+            RunCommand::RefreshImage { size } => size.clone(),
         }
     }
 
@@ -66,6 +72,7 @@ impl RunCommand {
             RunCommand::Down => "down",
             RunCommand::Off => "off",
             RunCommand::Plan { .. } => "plan",
+            RunCommand::RefreshImage { .. } => "refresh-image",
         }
     }
 
@@ -92,6 +99,9 @@ impl RunCommand {
             "off" => RunCommand::Off,
             "plan" => RunCommand::Plan {
                 target: record.size.clone()?,
+            },
+            "refresh-image" => RunCommand::RefreshImage {
+                size: record.size.clone()?,
             },
             _ => return None,
         })

@@ -4,7 +4,8 @@
 //! parameters the hosts would write and the slaves' group; the On-Demand vCPU quota in
 //! `check` and before an `up` (moto's Service Quotas knows no EC2 quota, so the stated
 //! `vcpu_quota` is the source that can be over, and the emulator's answer the one that cannot
-//! be read). One environment lifecycle covers it all, because moto needs seconds per instance.
+//! be read); the AMI pin (kept across two `up`s, cleared by `refresh-image`). One environment
+//! lifecycle covers it all, because moto needs seconds per instance.
 
 use crate::support::bot::{BotFixture, ExecResult};
 use crate::support::moto::{python, MotoServer};
@@ -172,6 +173,18 @@ fn backstop_follows_the_lease_against_moto() {
         up.stdout
     );
     let vars = var_file(&bot, run_id(&up));
+    assert_eq!(
+        vars.get("ami_id"),
+        None,
+        "nothing pinned before the first apply"
+    );
+    let env = loadtest_bot::model::EnvName::new("local");
+    let pinned = bot
+        .store()
+        .pinned_ami(&env)
+        .unwrap()
+        .expect("the first apply pinned the image");
+    assert!(pinned.starts_with("ami-"), "{pinned}");
     let lease_end = vars["lease_ends_at"]
         .as_str()
         .expect("lease_ends_at is set");
@@ -224,6 +237,28 @@ fn backstop_follows_the_lease_against_moto() {
         status.stdout
     );
 
+    // A second up keeps the pinned image in its var file.
+    let again = exec_ok(&bot, &["up", "small", "for", "1h"]);
+    assert_eq!(var_file(&bot, run_id(&again))["ami_id"], pinned.as_str());
+    // refresh-image plans the current size with the pin cleared; its apply pins what the root
+    // resolved (moto's Amazon Linux parameter has not moved: the same id).
+    let refresh = exec_ok(&bot, &["refresh-image"]);
+    assert!(
+        refresh.stdout.contains("[local] refresh-image: succeeded")
+            || refresh.stdout.contains("[local] refresh-image: no changes"),
+        "{}",
+        refresh.stdout
+    );
+    let vars = var_file(&bot, run_id(&refresh));
+    assert_eq!(vars["ami_id"], "", "refresh-image clears the pin");
+    assert_eq!(
+        vars["jmeter_slave_count"], 2,
+        "at the size the environment is at"
+    );
+    assert_eq!(
+        bot.store().pinned_ami(&env).unwrap().as_deref(),
+        Some(pinned.as_str())
+    );
     // down: no lease end, and the bot's own scale-down removes the backstop. Grafana never
     // reports (its parameter is gone) and the master reports a failure: the run still
     // succeeds, and its result names both after the environment's 1 s wait.
@@ -238,6 +273,7 @@ fn backstop_follows_the_lease_against_moto() {
         "what is not ready is named, without slaves at 0:\n{}",
         down.stdout
     );
+    assert_eq!(var_file(&bot, run_id(&down))["ami_id"], pinned.as_str());
     let stored = bot
         .store()
         .get_run(loadtest_bot::model::RunId(run_id(&down)))
