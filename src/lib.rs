@@ -9,7 +9,8 @@
 //! - [`app`]: the context handed down (services, runs, audit, state reads).
 //! - services: [`runs`] (queue + a run's life), [`terraform`], [`render`], [`store`],
 //!   [`schedule`], [`policy`], [`command`], [`audit_log`], [`services`] (their shared handles),
-//!   [`results`] (a JMeter results file → a test's summary, comparisons).
+//!   [`results`] (a JMeter results file → a test's summary, comparisons), [`aws`] (the bot's
+//!   own AWS reads: readiness after an apply, the vCPU quota, the lease backstop's text).
 //! - [`config`], [`slack`] (Slack's wire format), [`masker`], [`metrics`], [`model`].
 
 pub mod app;

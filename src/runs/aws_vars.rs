@@ -7,6 +7,7 @@ use crate::aws::backstop;
 use crate::aws::quota::{quota_for, vcpu_need, verdict};
 use crate::aws::readiness::{wait_ready, ReadinessTargets};
 use crate::aws::AwsTarget;
+use crate::terraform::runner::CancelSignal;
 use crate::terraform::state::{KeyOutputs, OutputValue};
 use chrono::{DateTime, Utc};
 use std::collections::BTreeMap;
@@ -109,11 +110,12 @@ const READY_POLL: Duration = Duration::from_secs(10);
 /// the run fail or undo the apply: Terraform did change the environment, and its record must
 /// say what runs; a host that is slow or broken is a warning on a run that succeeded, for the
 /// user to look at (or `up` again, which replaces an abandoned slave), not a reason to
-/// destroy what works.
+/// destroy what works. A `cancel` while waiting ends the wait (the apply is already done).
 pub(super) async fn check_readiness(
     runs: &Runs,
     spec: &RunSpec,
     all_outputs: Option<&BTreeMap<String, OutputValue>>,
+    cancel: &CancelSignal,
     outputs: &mut KeyOutputs,
 ) {
     let Some(targets) = all_outputs.and_then(ReadinessTargets::from_outputs) else {
@@ -123,7 +125,14 @@ pub(super) async fn check_readiness(
         return;
     };
     let target = AwsTarget::of_tf_vars(&env.tf_vars);
-    let found = wait_ready(&target, &targets, env.ready_timeout, READY_POLL).await;
+    let found = tokio::select! {
+        found = wait_ready(&target, &targets, env.ready_timeout, READY_POLL) => found,
+        () = cancel.cancelled() => {
+            outputs.readiness =
+                Some("not checked: cancelled while waiting (the apply itself succeeded)".into());
+            return;
+        }
+    };
     if found.roles.is_empty() && found.slaves.is_none() && found.error.is_none() {
         return; // nothing up to be ready (e.g. `off`)
     }

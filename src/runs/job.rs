@@ -450,8 +450,15 @@ impl<'a> Bench<'a> {
         let mut outputs = all_outputs.as_ref().map(key_outputs).unwrap_or_default();
         super::aws_vars::describe_backstop(self.runs, self.spec, &mut outputs);
         super::aws_vars::pin_image(self.runs, self.spec, all_outputs.as_ref())?;
-        super::aws_vars::check_readiness(self.runs, self.spec, all_outputs.as_ref(), &mut outputs)
-            .await;
+        let cancel = &self.context.cancel;
+        super::aws_vars::check_readiness(
+            self.runs,
+            self.spec,
+            all_outputs.as_ref(),
+            cancel,
+            &mut outputs,
+        )
+        .await;
         let ending = Ending {
             counts: Some(counts),
             outputs,
