@@ -73,7 +73,7 @@ impl AwsTarget {
 pub fn error_text<E, R>(error: &aws_sdk_ssm::error::SdkError<E, R>) -> String
 where
     E: aws_sdk_ssm::error::ProvideErrorMetadata + std::error::Error + 'static,
-    R: std::fmt::Debug,
+    R: std::fmt::Debug + 'static,
 {
     match error.as_service_error() {
         Some(service) => match (service.code(), service.message()) {
@@ -81,9 +81,73 @@ where
             (Some(code), None) => code.to_string(),
             _ => service.to_string(),
         },
-        None => match std::error::Error::source(error) {
-            Some(source) => format!("{error}: {source}"),
-            None => error.to_string(),
-        },
+        None => cause_chain(error),
+    }
+}
+
+/// The longest a cause chain gets in a message.
+const MAX_CAUSE_CHARS: usize = 300;
+
+/// An error and its causes, `: `-joined, repeats left out, cut to [`MAX_CAUSE_CHARS`]: the SDK's
+/// own text for a failed dispatch is only `dispatch failure`, the reason (no credentials, a
+/// refused connection) is further down.
+fn cause_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut next = Some(error);
+    while let Some(current) = next {
+        let text = current.to_string();
+        if !text.is_empty() && !parts.iter().any(|part| part.contains(&text)) {
+            parts.push(text);
+        }
+        next = current.source();
+    }
+    let joined = parts.join(": ");
+    match joined.char_indices().nth(MAX_CAUSE_CHARS) {
+        Some((cut, _)) => format!("{}…", &joined[..cut]),
+        None => joined,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Debug)]
+    struct Layer(&'static str, Option<Box<Layer>>);
+
+    impl std::fmt::Display for Layer {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str(self.0)
+        }
+    }
+
+    impl std::error::Error for Layer {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            self.1.as_deref().map(|inner| inner as _)
+        }
+    }
+
+    #[test]
+    fn the_reason_below_a_dispatch_failure_is_named_once_and_cut() {
+        let inner = Layer("no credentials", None);
+        let error = Layer(
+            "dispatch failure",
+            Some(Box::new(Layer("no credentials", Some(Box::new(inner))))),
+        );
+        assert_eq!(cause_chain(&error), "dispatch failure: no credentials");
+        let long = Layer(Box::leak("x".repeat(400).into_boxed_str()), None);
+        let text = cause_chain(&long);
+        assert_eq!(text.chars().count(), MAX_CAUSE_CHARS + 1);
+        assert!(text.ends_with('…'));
+    }
+
+    #[test]
+    fn the_target_follows_the_environment_variables() {
+        let mut vars = BTreeMap::new();
+        vars.insert("aws_region".to_string(), Value::from("eu-central-1"));
+        vars.insert("aws_endpoint".to_string(), Value::from(""));
+        let target = AwsTarget::of_tf_vars(&vars);
+        assert_eq!(target.region, "eu-central-1");
+        assert_eq!(target.endpoint, None, "an empty endpoint is real AWS");
     }
 }
