@@ -133,7 +133,11 @@ fn truncate_for_audit(text: &str) -> String {
 /// Sets up `tracing`: human-readable by default, JSON when `LOADTEST_LOG=json`.
 pub fn init_tracing() {
     let filter = tracing_subscriber::EnvFilter::try_from_env("LOADTEST_LOG_LEVEL")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+        // The AWS SDK warns once per credential provider it tries; the bot reports what failed
+        // in its own words (a note, a result line), so only the SDK's errors are logged.
+        .unwrap_or_else(|_| {
+            tracing_subscriber::EnvFilter::new("warn,aws_config=error,aws_smithy_runtime=error")
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr);

@@ -9,12 +9,14 @@
 //! - [`app`]: the context handed down (services, runs, audit, state reads).
 //! - services: [`runs`] (queue + a run's life), [`terraform`], [`render`], [`store`],
 //!   [`schedule`], [`policy`], [`command`], [`audit_log`], [`services`] (their shared handles),
-//!   [`results`] (a JMeter results file → a test's summary, comparisons).
+//!   [`results`] (a JMeter results file → a test's summary, comparisons), [`aws`] (the bot's
+//!   own AWS reads: readiness after an apply, the vCPU quota, the lease backstop's text).
 //! - [`config`], [`slack`] (Slack's wire format), [`masker`], [`metrics`], [`model`],
 //!   [`private_fs`] (the state directory's modes).
 
 pub mod app;
 pub mod audit_log;
+pub mod aws;
 pub mod command;
 pub mod config;
 pub mod front;

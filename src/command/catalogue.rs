@@ -18,8 +18,23 @@ macro_rules! verb_kinds {
 }
 
 verb_kinds!(
-    Up, Down, Off, Plan, Status, History, Extend, Hold, HoldOff, Schedule, Cancel, Approve, Reject,
-    Unlock, Sizes, Help,
+    Up,
+    Down,
+    Off,
+    Plan,
+    Status,
+    History,
+    Extend,
+    Hold,
+    HoldOff,
+    Schedule,
+    Cancel,
+    Approve,
+    Reject,
+    Unlock,
+    RefreshImage,
+    Sizes,
+    Help,
 );
 
 impl VerbKind {
@@ -209,6 +224,17 @@ pub static VERBS: &[VerbSpec] = &[
         example: "unlock 6f1c2a9e-1b2c-4d5e-8f90-123456789abc",
     },
     VerbSpec {
+        kind: VerbKind::RefreshImage,
+        name: "refresh-image",
+        usage: "refresh-image",
+        summary: "plan the hosts onto the newest Amazon Linux image, then pin it",
+        min_role: Role::Admin,
+        mutating: true,
+        admin_only: true,
+        approver_only: false,
+        example: "refresh-image",
+    },
+    VerbSpec {
         kind: VerbKind::Sizes,
         name: "sizes",
         usage: "sizes",
@@ -351,6 +377,7 @@ mod tests {
         }
         assert_eq!(role_of(VerbKind::Off), Role::Admin);
         assert_eq!(role_of(VerbKind::Unlock), Role::Admin);
+        assert_eq!(role_of(VerbKind::RefreshImage), Role::Admin);
         assert!(VerbKind::Approve.spec().approver_only && VerbKind::Reject.spec().approver_only);
     }
 
@@ -375,6 +402,7 @@ mod tests {
   approve <run>               apply a run that awaits approval (approvers)
   reject <run>                reject a run that awaits approval (approvers)
   unlock <lock-id>            force-unlock a Terraform state lock left by a dead run (admin)
+  refresh-image               plan the hosts onto the newest Amazon Linux image, then pin it (admin)
   sizes                       the variable sets with their key values and hourly cost
   help [verb]                 this list, or one verb in detail
 Durations look like 3h, 90m or 1h30m. `help <verb>` shows one verb."

@@ -84,6 +84,9 @@ pub enum Verb {
     Unlock {
         lock_id: String,
     },
+    /// Plans the environment's current size with the image pin cleared, then pins the image
+    /// the apply used.
+    RefreshImage,
     Sizes,
     Help {
         topic: Option<String>,
@@ -107,6 +110,7 @@ impl Verb {
             Verb::Approve { .. } => VerbKind::Approve,
             Verb::Reject { .. } => VerbKind::Reject,
             Verb::Unlock { .. } => VerbKind::Unlock,
+            Verb::RefreshImage => VerbKind::RefreshImage,
             Verb::Sizes => VerbKind::Sizes,
             Verb::Help { .. } => VerbKind::Help,
         }
@@ -138,9 +142,13 @@ impl Verb {
             Verb::Approve { run } | Verb::Reject { run } => format!("#{run}"),
             Verb::Unlock { lock_id } => lock_id.clone(),
             Verb::Help { topic } => topic.clone().unwrap_or_default(),
-            Verb::Down | Verb::Off | Verb::Status | Verb::Schedule | Verb::Cancel | Verb::Sizes => {
-                String::new()
-            }
+            Verb::Down
+            | Verb::Off
+            | Verb::Status
+            | Verb::Schedule
+            | Verb::Cancel
+            | Verb::Sizes
+            | Verb::RefreshImage => String::new(),
         }
     }
 
@@ -164,7 +172,7 @@ impl Verb {
     pub fn queues_run(&self) -> bool {
         matches!(
             self,
-            Verb::Up { .. } | Verb::Down | Verb::Off | Verb::Plan { .. }
+            Verb::Up { .. } | Verb::Down | Verb::Off | Verb::Plan { .. } | Verb::RefreshImage
         )
     }
 
@@ -267,6 +275,7 @@ mod tests {
                 true,
                 false,
             ),
+            (Verb::RefreshImage, "refresh-image", true, true),
             (Verb::Sizes, "sizes", false, false),
             (Verb::Help { topic: None }, "help", false, false),
             (

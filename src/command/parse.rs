@@ -263,6 +263,7 @@ fn parse_without_arguments(name: &'static str, args: &[&str]) -> Result<Verb, Pa
         "status" => Verb::Status,
         "schedule" => Verb::Schedule,
         "cancel" => Verb::Cancel,
+        "refresh-image" => Verb::RefreshImage,
         _ => Verb::Sizes,
     })
 }
@@ -638,6 +639,9 @@ mod tests {
             ("status lt1", err(ExtraArgument, "`status` takes no arguments (got `lt1`); usage: `status`")),
             ("schedule", ok(Verb::Schedule)),
             ("cancel", ok(Verb::Cancel)),
+            ("refresh-image", ok(Verb::RefreshImage)),
+            ("REFRESH-IMAGE", ok(Verb::RefreshImage)),
+            ("refresh-image large", err(ExtraArgument, "`refresh-image` takes no arguments (got `large`); usage: `refresh-image`")),
             ("cancel #4", err(ExtraArgument, "`cancel` takes no arguments (got `#4`); usage: `cancel`")),
             ("sizes", ok(Verb::Sizes)),
             // plan

@@ -58,6 +58,8 @@ pub(super) struct RawEnvironment {
     pub(super) timezone: Option<String>,
     pub(super) default_lease: Option<String>,
     pub(super) max_lease: Option<String>,
+    pub(super) ready_timeout: Option<String>,
+    pub(super) vcpu_quota: Option<u32>,
     #[serde(default)]
     pub(super) backend_config: BTreeMap<String, String>,
     #[serde(default)]

@@ -105,6 +105,11 @@ fn build_environment(
         }
     }
     let tf_vars = tf_vars_of(check, prefix, raw.tf_vars);
+    let ready_timeout = check.duration(
+        &format!("{prefix}.ready_timeout"),
+        raw.ready_timeout.as_deref(),
+        "10m",
+    );
     EnvironmentConfig {
         name: EnvName::new(name),
         terraform_dir: PathBuf::from(raw.terraform_dir),
@@ -116,6 +121,8 @@ fn build_environment(
         backend_config: raw.backend_config,
         default: raw.default,
         tf_vars,
+        ready_timeout,
+        vcpu_quota: raw.vcpu_quota,
     }
 }
 

@@ -73,6 +73,11 @@ pub struct EnvironmentConfig {
     pub default: bool,
     /// Extra root variables for every run of this environment (e.g. `aws_endpoint`).
     pub tf_vars: BTreeMap<String, serde_json::Value>,
+    /// How long the bot waits after an apply for the hosts to report ready.
+    pub ready_timeout: Duration,
+    /// The account's On-Demand vCPU quota as the config states it, for a bot that cannot
+    /// read Service Quotas; `None`: ask Service Quotas.
+    pub vcpu_quota: Option<u32>,
 }
 
 /// Members are user IDs (`U…`/`W…`), user-group IDs (`S…`) or `*` (everyone).

@@ -59,6 +59,7 @@ pub async fn run_check(config_path: &Path) -> anyhow::Result<ExitClass> {
             return Ok(ExitClass::Rejected);
         }
     }
+    check_quotas(&config, &sizes).await;
     Ok(ExitClass::Success)
 }
 
@@ -78,4 +79,35 @@ fn warnings(config: &crate::config::Config) -> Vec<String> {
     }
     warnings.extend(crate::private_fs::wide_dir_warning(&config.store.dir));
     warnings
+}
+
+/// Warns about the variable sets that need more On-Demand vCPUs than an environment's account
+/// has in its region (or notes that the quota could not be read). Never a failure: the quota
+/// can be raised after the bot starts, and a bot without Service Quotas access still works.
+async fn check_quotas(config: &crate::config::Config, sizes: &crate::config::sizes::VariableSets) {
+    use crate::aws::quota::{check_lines, quota_for, vcpu_need};
+    let needs: Vec<(String, crate::aws::quota::VcpuNeed)> = sizes
+        .names()
+        .into_iter()
+        .filter_map(|name| {
+            let set = sizes.get(name.as_str())?;
+            Some((name.to_string(), vcpu_need(&set.variables)))
+        })
+        .collect();
+    for (name, env) in &config.environments {
+        let target = crate::aws::AwsTarget::of_tf_vars(&env.tf_vars);
+        let quota = quota_for(env.vcpu_quota, &target).await;
+        let lines = check_lines(name.as_str(), &needs, &quota, &target.region);
+        if lines.is_empty() {
+            if let Ok(quota) = quota {
+                println!(
+                    "ok: [{name}] every variable set fits the On-Demand vCPU quota ({quota} in {})",
+                    target.region
+                );
+            }
+        }
+        for line in lines {
+            println!("{line}");
+        }
+    }
 }

@@ -242,8 +242,12 @@ pub fn decide(
     }
 }
 
-/// Whether `[approval] required_for` covers the verb.
+/// Whether `[approval] required_for` covers the verb; `refresh-image` always waits when
+/// anyone can approve (a new image replaces slaves: somebody reads the plan first).
 pub fn needs_approval(config: &Config, verb: &Verb) -> bool {
+    if matches!(verb, Verb::RefreshImage) {
+        return !config.approval.approvers.is_empty();
+    }
     config
         .approval
         .required_for
@@ -499,6 +503,8 @@ self_approve = true
             ("\"down\"", "down", true),
             ("\"up\", \"down\", \"off\"", "plan large", false),
             ("\"up\", \"down\", \"off\"", "extend 2h", false),
+            // Whenever someone can approve, a new image waits for them, whatever the rules.
+            ("\"off\"", "refresh-image", true),
         ];
         for (required, text, expected) in rows {
             assert_eq!(
@@ -511,6 +517,9 @@ self_approve = true
             &config("[environments.lt1]\nterraform_dir = \"x\"\n"),
             &verb("up large")
         ));
+        // Nobody could approve: the admin's refresh-image applies after its plan.
+        let open = config("[environments.lt1]\nterraform_dir = \"x\"\n");
+        assert!(!needs_approval(&open, &verb("refresh-image")));
     }
 
     #[test]

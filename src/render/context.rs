@@ -51,16 +51,20 @@ fn counts(c: &Option<ChangeCounts>) -> Value {
 }
 
 fn outputs(o: &KeyOutputs) -> Value {
+    // (label, value, link, plain): a link is shown as one, plain text (a sentence, not an
+    // address) without code formatting.
     let items: Vec<Value> = [
-        ("JMeter master", &o.master_ip, false),
-        ("Grafana", &o.grafana_url, true),
-        ("Kibana", &o.kibana_url, true),
+        ("JMeter master", &o.master_ip, false, false),
+        ("Grafana", &o.grafana_url, true, false),
+        ("Kibana", &o.kibana_url, true, false),
+        ("Ready", &o.readiness, false, true),
+        ("AWS backstop", &o.backstop, false, true),
     ]
     .into_iter()
-    .filter_map(|(label, value, link)| {
+    .filter_map(|(label, value, link, plain)| {
         value
             .as_ref()
-            .map(|v| json!({"label": label, "value": v, "link": link}))
+            .map(|v| json!({"label": label, "value": v, "link": link, "plain": plain}))
     })
     .collect();
     json!({

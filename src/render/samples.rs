@@ -23,6 +23,9 @@ fn outputs() -> KeyOutputs {
         master_ip: Some("10.20.1.15".into()),
         grafana_url: Some("http://10.20.2.7:3000".into()),
         kibana_url: Some("http://10.20.2.8:5601".into()),
+        lease_backstop_at: Some("2024-05-01T14:00:00Z".into()),
+        backstop: Some("slaves → 0 at 2024-05-01 23:00 JST".into()),
+        readiness: Some("master ✓, 20/20 slaves ✓, grafana ✓, prometheus ✓".into()),
     }
 }
 

@@ -50,6 +50,7 @@ pub(super) async fn write_var_file(runs: &Runs, spec: &RunSpec, path: &Path) -> 
     for (key, value) in &set.variables {
         variables.insert(key.clone(), value.clone());
     }
+    super::aws_vars::add_variables(runs, spec, chrono::Utc::now(), &mut variables)?;
     variables.insert(
         "environment_name".into(),
         serde_json::Value::String(spec.env.to_string()),

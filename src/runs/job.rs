@@ -15,7 +15,7 @@ use crate::terraform::events::TfEvent;
 use crate::terraform::plan_summary::PlanSummary;
 use crate::terraform::progress::{Phase, Progress};
 use crate::terraform::runner::{CancelSignal, Exit, RunLog, Workspace};
-use crate::terraform::state::{key_outputs, outputs_from_event, read_key_outputs, OutputValue};
+use crate::terraform::state::{key_outputs, outputs_from_event, read_outputs, OutputValue};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
@@ -301,6 +301,7 @@ impl<'a> Bench<'a> {
         let services = &self.runs.services;
         let var_file = services.run_dir(self.spec.run_id).join("vars.tfvars.json");
         write_var_file(self.runs, self.spec, &var_file).await?;
+        super::aws_vars::warn_about_quota(self.runs, self.spec);
         let timeout = services.config.terraform.plan_timeout;
         if let Some(init) = services
             .runner
@@ -501,12 +502,22 @@ impl<'a> Bench<'a> {
         }
         record_size_and_lease(self.runs, self.spec)?;
         let streamed = streamed.lock().expect("outputs lock").take();
-        let outputs = match streamed {
-            Some(outputs) => key_outputs(&outputs),
-            None => read_key_outputs(&services.runner, &self.workspace)
-                .await
-                .unwrap_or_default(),
+        let all_outputs = match streamed {
+            Some(outputs) => Some(outputs),
+            None => read_outputs(&services.runner, &self.workspace).await,
         };
+        let mut outputs = all_outputs.as_ref().map(key_outputs).unwrap_or_default();
+        super::aws_vars::describe_backstop(self.runs, self.spec, &mut outputs);
+        super::aws_vars::pin_image(self.runs, self.spec, all_outputs.as_ref())?;
+        let cancel = &self.context.cancel;
+        super::aws_vars::check_readiness(
+            self.runs,
+            self.spec,
+            all_outputs.as_ref(),
+            cancel,
+            &mut outputs,
+        )
+        .await;
         let ending = Ending {
             counts: Some(counts),
             outputs,

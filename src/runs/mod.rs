@@ -11,6 +11,7 @@
 //!   run ends (store, then message);
 //!   `reporter`: throttled progress updates; `messages`: the one message per run.
 
+mod aws_vars;
 mod effects;
 mod ending;
 pub mod env_lock;
@@ -49,6 +50,11 @@ pub enum RunCommand {
     Plan {
         target: SizeName,
     },
+    /// The environment's current `size` again, with the image pin cleared: the plan shows the
+    /// newest image, and its apply pins it.
+    RefreshImage {
+        size: SizeName,
+    },
 }
 
 impl RunCommand {
@@ -59,6 +65,7 @@ impl RunCommand {
             RunCommand::Down => SizeName::DOWN,
             RunCommand::Off => SizeName::OFF,
             RunCommand::Plan { target } => target.clone(),
+            RunCommand::RefreshImage { size } => size.clone(),
         }
     }
 
@@ -68,6 +75,7 @@ impl RunCommand {
             RunCommand::Down => "down",
             RunCommand::Off => "off",
             RunCommand::Plan { .. } => "plan",
+            RunCommand::RefreshImage { .. } => "refresh-image",
         }
     }
 
@@ -94,6 +102,9 @@ impl RunCommand {
             "off" => RunCommand::Off,
             "plan" => RunCommand::Plan {
                 target: record.size.clone()?,
+            },
+            "refresh-image" => RunCommand::RefreshImage {
+                size: record.size.clone()?,
             },
             _ => return None,
         })

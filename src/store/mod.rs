@@ -9,6 +9,7 @@
 //! effect or none of it. Times are stored as INTEGER unix milliseconds (UTC); a
 //! `DateTime<Utc>` read back is the one written, truncated to the millisecond.
 
+mod ami_pins;
 mod approval;
 mod audit;
 mod fires;

@@ -70,6 +70,14 @@ pub struct KeyOutputs {
     pub master_ip: Option<String>,
     pub grafana_url: Option<String>,
     pub kibana_url: Option<String>,
+    /// `lease_backstop_at` as Terraform reports it (RFC 3339 UTC); `None` without a backstop.
+    /// Not shown as is: [`KeyOutputs::backstop`] is its text in the environment's time zone.
+    pub lease_backstop_at: Option<String>,
+    /// Shown: when AWS itself sets the slaves to 0 (filled in by the bot from the time above).
+    pub backstop: Option<String>,
+    /// Shown after an apply that leaves hosts up: which hosts are ready (filled in by the bot,
+    /// from AWS, not from Terraform).
+    pub readiness: Option<String>,
 }
 
 /// The outputs worth a line in a message; sensitive ones never appear.
@@ -90,6 +98,9 @@ pub fn key_outputs(outputs: &BTreeMap<String, OutputValue>) -> KeyOutputs {
         master_ip: text("jmeter_master_ip"),
         grafana_url: text("grafana_url"),
         kibana_url: text("kibana_url"),
+        lease_backstop_at: text("lease_backstop_at"),
+        backstop: None,
+        readiness: None,
     }
 }
 
@@ -226,9 +237,18 @@ pub async fn read_key_outputs(
     runner: &TerraformRunner,
     workspace: &Workspace,
 ) -> Option<KeyOutputs> {
+    Some(key_outputs(&read_outputs(runner, workspace).await?))
+}
+
+/// Every output of `terraform output -json`; `None` when Terraform could not be asked or did
+/// not answer JSON.
+pub async fn read_outputs(
+    runner: &TerraformRunner,
+    workspace: &Workspace,
+) -> Option<BTreeMap<String, OutputValue>> {
     let result = runner.output_json(workspace, READ_TIMEOUT).await.ok()?;
     let json: Value = serde_json::from_str(result.stdout.as_deref()?).ok()?;
-    Some(key_outputs(&outputs_from_json(&json)))
+    Some(outputs_from_json(&json))
 }
 
 #[cfg(test)]

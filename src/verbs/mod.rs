@@ -78,6 +78,9 @@ pub async fn dispatch(
         (Verb::Reject { run }, Some(env)) => approval::reject(app, request, &env, run),
         (Verb::Cancel, Some(env)) => admin::cancel(app, request, &env),
         (Verb::Unlock { lock_id }, Some(env)) => admin::unlock(app, request, &env, &lock_id).await,
+        (Verb::RefreshImage, Some(env)) => {
+            run_verbs::refresh_image(app, request, &env, args_text, needs_approval)
+        }
     }
 }
 

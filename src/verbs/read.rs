@@ -122,6 +122,35 @@ async fn add_deployed(app: &App, env: &EnvName, snapshot: &EnvSnapshot, view: &m
     view.slave_count = deployed.slave_count;
     view.monitoring = deployed.monitoring;
     view.outputs = deployed.outputs;
+    view.outputs.backstop = backstop_text(app, env, snapshot, &view.outputs);
+}
+
+/// When AWS itself sets the slaves to 0, and whether a lease or hold since the last apply now
+/// runs past it (the backstop moves only at the next apply).
+fn backstop_text(
+    app: &App,
+    env: &EnvName,
+    snapshot: &EnvSnapshot,
+    outputs: &KeyOutputs,
+) -> Option<String> {
+    let keeps_up_until = [
+        snapshot.lease.as_ref().map(|lease| lease.expires_at),
+        snapshot.hold.as_ref().map(|hold| hold.until),
+    ]
+    .into_iter()
+    .flatten()
+    .max();
+    let grace = app
+        .config
+        .env(env)
+        .map(|env| crate::aws::backstop::grace_minutes(&env.tf_vars))
+        .unwrap_or(60);
+    crate::aws::backstop::status_text(
+        outputs.lease_backstop_at.as_deref(),
+        keeps_up_until,
+        grace,
+        |at| app.format_time(env, at),
+    )
 }
 
 /// The running and queued jobs of this process, then the active runs of other processes

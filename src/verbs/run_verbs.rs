@@ -46,6 +46,31 @@ pub fn start(
     Reply::about_run(app.notice(&ack), run_id)
 }
 
+/// `refresh-image`: a run at the size the environment is at, planned with the image pin
+/// cleared. An environment the bot never applied has no size to refresh (and no pin).
+pub fn refresh_image(
+    app: &Arc<App>,
+    request: &Request,
+    env: &EnvName,
+    args_text: String,
+    needs_approval: bool,
+) -> Reply {
+    let size = match app.store.get_env_size(env) {
+        Ok(Some(size)) => size.size,
+        Ok(None) => {
+            let why = format!(
+                "[{env}] has no size applied by this bot yet, so there is no image to refresh; its first `up` pins the current image"
+            );
+            return super::refuse(app, request, Some(env), &why, "bad input");
+        }
+        Err(error) => {
+            return Reply::failure(app.notice(&format!("cannot read the store: {error}")))
+        }
+    };
+    let command = RunCommand::RefreshImage { size };
+    start(app, request, env, command, args_text, needs_approval)
+}
+
 /// The lease of an `up` without `for`: the environment's `default_lease`.
 pub fn default_lease(app: &App, env: &EnvName) -> Duration {
     app.config

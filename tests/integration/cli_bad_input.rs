@@ -82,6 +82,9 @@ fn denied_commands_name_the_role_needed_and_are_audited() {
     // Nobody but an admin may take it off.
     let result = bot.exec_as("U0OPERATOR", &["off"]);
     assert_rejected(&result, "admin");
+    // Nor refresh the image.
+    let result = bot.exec_as("U0OPERATOR", &["refresh-image"]);
+    assert_rejected(&result, "admin");
     // A viewer may see the sizes.
     let result = bot.exec_as("U0VIEWER", &["sizes"]);
     assert_eq!(result.code, 0, "{}", result.stdout);
@@ -99,7 +102,7 @@ fn denied_commands_name_the_role_needed_and_are_audited() {
         .into_iter()
         .filter(|d| d.starts_with("denied"))
         .count();
-    assert_eq!(denied, 3);
+    assert_eq!(denied, 4);
 }
 
 #[test]

@@ -38,6 +38,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "audit_log",
             "request",
             "outlet",
+            "aws",
         ],
     ),
     (

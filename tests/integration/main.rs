@@ -3,6 +3,7 @@
 
 mod account_bootstrap;
 mod approval;
+mod aws_side;
 mod cli_bad_input;
 mod console_lifecycle;
 mod dashboards;

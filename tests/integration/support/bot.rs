@@ -146,6 +146,16 @@ aws_endpoint = "{endpoint}"
             state = state.display(),
             tfdir = root.join("terraform/envs/local").display(),
         );
+        // Nothing on the emulator reports readiness (no host boots): wait one look, not the
+        // default 10 minutes, unless the test sets its own.
+        let text = if extra_env.contains("ready_timeout") {
+            text
+        } else {
+            text.replace(
+                "max_lease = \"24h\"\n",
+                "max_lease = \"24h\"\nready_timeout = \"1s\"\n",
+            )
+        };
         let config = dir.path().join("loadtest.toml");
         std::fs::write(&config, text).unwrap();
         BotFixture { dir, config }
