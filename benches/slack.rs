@@ -84,8 +84,10 @@ default = true
 channels = ["{CHANNEL}"]
 [environments.local.tf_vars]
 aws_endpoint = "http://127.0.0.1:9"
+# The one load generator user is an operator: a config both this build and older ones
+# (BENCH_BOT) accept.
 [access]
-open_access = true
+operators = ["U0BENCH"]
 "#,
         root = root.display(),
         state = dir.join("state").display(),
