@@ -1,11 +1,12 @@
 //! Wiring: builds the live objects from the validated config, and hands them down as one
-//! small context: the shared [`Services`], the [`Runs`] service, the audit writer and the
+//! small context: the shared [`Services`], the [`Runs`] and [`LoadTests`] services, the audit writer and the
 //! cache of Terraform state reads. The only place that names every concrete type. It holds
 //! handles, not logic: the pipeline (`pipeline`) and the verbs (`verbs`) do the work.
 
 use crate::audit_log::AuditLog;
 use crate::config::sizes::VariableSets;
 use crate::config::Config;
+use crate::load_tests::LoadTests;
 use crate::masker::Masker;
 use crate::model::{ChannelId, EnvName, RunId, SlackUserId};
 use crate::outlet::Outlet;
@@ -25,6 +26,8 @@ use std::sync::Arc;
 pub struct App {
     pub services: Arc<Services>,
     pub runs: Arc<Runs>,
+    /// Load tests from `run`: started on the master, followed, their results posted.
+    pub load_tests: Arc<LoadTests>,
     /// Audit lines, group-committed by a writer thread; the pipeline returns after its lines
     /// are durable.
     pub audit_log: Arc<AuditLog>,
@@ -88,6 +91,7 @@ impl App {
         });
         Ok(Arc::new(App {
             runs: Runs::new(Arc::clone(&services)),
+            load_tests: LoadTests::new(Arc::clone(&services)),
             services,
             audit_log,
             state_reads: StateReads::default(),

@@ -7,10 +7,12 @@
 //! - [`pipeline`]: parse → resolve the environment → policy → dispatch.
 //! - [`verbs`]: one file per verb family.
 //! - [`app`]: the context handed down (services, runs, audit, state reads).
-//! - services: [`runs`] (queue + a run's life), [`terraform`], [`render`], [`store`],
+//! - services: [`runs`] (queue + a run's life), [`load_tests`] (a JMeter test from `run` to
+//!   its results), [`terraform`], [`render`], [`store`],
 //!   [`schedule`], [`policy`], [`command`], [`audit_log`], [`services`] (their shared handles),
 //!   [`results`] (a JMeter results file → a test's summary, comparisons), [`aws`] (the bot's
-//!   own AWS reads: readiness after an apply, the vCPU quota, the lease backstop's text).
+//!   own AWS calls: readiness after an apply, the vCPU quota, the lease backstop's text, a load
+//!   test's plans, SSM commands and results).
 //! - [`config`], [`slack`] (Slack's wire format), [`masker`], [`metrics`], [`model`],
 //!   [`private_fs`] (the state directory's modes).
 
@@ -21,6 +23,7 @@ pub mod command;
 pub mod config;
 pub mod front;
 mod fuzz;
+pub mod load_tests;
 pub mod masker;
 pub mod metrics;
 pub mod model;

@@ -60,6 +60,8 @@ pub struct Reply {
     pub class: ExitClass,
     /// The run this request started or acted on, whose end a caller (exec) may await.
     pub run: Option<RunId>,
+    /// The load test this request started, whose end a caller (exec) may await.
+    pub test: Option<i64>,
 }
 
 impl Reply {
@@ -70,6 +72,7 @@ impl Reply {
             visibility: Visibility::Channel,
             class: ExitClass::Success,
             run: None,
+            test: None,
         }
     }
 
@@ -80,6 +83,7 @@ impl Reply {
             visibility: Visibility::Requester,
             class: ExitClass::Failed,
             run: None,
+            test: None,
         }
     }
 

@@ -9,6 +9,7 @@
 //! `aws_region`. Without an endpoint, the SDK's default chain finds the credentials.
 
 pub mod backstop;
+pub mod load_test;
 pub mod quota;
 pub mod readiness;
 

@@ -34,6 +34,11 @@ verb_kinds!(
     Unlock,
     RefreshImage,
     Sizes,
+    Run,
+    Stop,
+    StopNow,
+    Plans,
+    Compare,
     Help,
 );
 
@@ -246,6 +251,61 @@ pub static VERBS: &[VerbSpec] = &[
         example: "sizes",
     },
     VerbSpec {
+        kind: VerbKind::Run,
+        name: "run",
+        usage: "run <plan> [threads=N] [duration=D] [rampup=D] [-J<name>=<value>…]",
+        summary: "start a JMeter test on the environment's master; results posted here",
+        min_role: Role::Operator,
+        mutating: true,
+        admin_only: false,
+        approver_only: false,
+        example: "run smoke.jmx threads=10 duration=5m",
+    },
+    VerbSpec {
+        kind: VerbKind::Stop,
+        name: "stop",
+        usage: "stop",
+        summary: "end the running test gracefully (samples in flight finish)",
+        min_role: Role::Operator,
+        mutating: true,
+        admin_only: false,
+        approver_only: false,
+        example: "stop",
+    },
+    VerbSpec {
+        kind: VerbKind::StopNow,
+        name: "stop",
+        usage: "stop --now",
+        summary: "end the running test at once",
+        min_role: Role::Operator,
+        mutating: true,
+        admin_only: false,
+        approver_only: false,
+        example: "stop --now",
+    },
+    VerbSpec {
+        kind: VerbKind::Plans,
+        name: "plans",
+        usage: "plans",
+        summary: "the JMeter plans `run` can start, with the properties each takes",
+        min_role: Role::Viewer,
+        mutating: false,
+        admin_only: false,
+        approver_only: false,
+        example: "plans",
+    },
+    VerbSpec {
+        kind: VerbKind::Compare,
+        name: "compare",
+        usage: "compare <test> <test>",
+        summary: "two tests' figures side by side",
+        min_role: Role::Viewer,
+        mutating: false,
+        admin_only: false,
+        approver_only: false,
+        example: "compare #3 #4",
+    },
+    VerbSpec {
         kind: VerbKind::Help,
         name: "help",
         usage: "help [verb]",
@@ -291,7 +351,13 @@ pub fn help_text(topic: Option<&str>) -> String {
 }
 
 fn full_help() -> String {
-    let width = VERBS.iter().map(|spec| spec.usage.len()).max().unwrap_or(0);
+    // Aligned on the usual usage lengths; a longer one (`run`'s) stands on its own.
+    let width = VERBS
+        .iter()
+        .map(|spec| spec.usage.chars().count())
+        .filter(|len| *len <= 30)
+        .max()
+        .unwrap_or(0);
     let mut text = String::from("Usage: /loadtest <verb> [args] [env=<name>]\n");
     for spec in VERBS {
         let role = match (spec.approver_only, spec.min_role) {
@@ -404,6 +470,11 @@ mod tests {
   unlock <lock-id>            force-unlock a Terraform state lock left by a dead run (admin)
   refresh-image               plan the hosts onto the newest Amazon Linux image, then pin it (admin)
   sizes                       the variable sets with their key values and hourly cost
+  run <plan> [threads=N] [duration=D] [rampup=D] [-J<name>=<value>…]  start a JMeter test on the environment's master; results posted here (operator)
+  stop                        end the running test gracefully (samples in flight finish) (operator)
+  stop --now                  end the running test at once (operator)
+  plans                       the JMeter plans `run` can start, with the properties each takes
+  compare <test> <test>       two tests' figures side by side
   help [verb]                 this list, or one verb in detail
 Durations look like 3h, 90m or 1h30m. `help <verb>` shows one verb."
         );

@@ -7,9 +7,11 @@
 
 pub mod catalogue;
 pub mod parse;
+mod run_args;
 
 pub use catalogue::{help_text, verb_help, VerbKind, VerbSpec, VERBS};
 pub use parse::{parse, ParseError, ParseErrorKind};
+pub use run_args::MAX_TEST_DURATION;
 
 use crate::config::sizes::VariableSets;
 use crate::config::{format_duration, Config, ScheduleAction};
@@ -91,6 +93,50 @@ pub enum Verb {
     Help {
         topic: Option<String>,
     },
+    /// A JMeter test on the environment's master.
+    Run(TestRequest),
+    /// Ends the running test: JMeter's graceful shutdown, or at once with `--now`.
+    Stop {
+        now: bool,
+    },
+    Plans,
+    /// Two tests' figures side by side, by test number.
+    Compare {
+        a: i64,
+        b: i64,
+    },
+}
+
+/// What `run` asked for, every value checked by the parser (see `run_args`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TestRequest {
+    /// A `.jmx` file name (letters, digits, `-`, `_`, `.`).
+    pub plan: String,
+    pub threads: Option<u32>,
+    pub duration: Option<Duration>,
+    pub rampup: Option<Duration>,
+    /// `-J<name>=<value>` in the order given; allowed names are checked per plan later.
+    pub properties: Vec<(String, String)>,
+}
+
+impl TestRequest {
+    /// `smoke.jmx threads=10 duration=30m -Jhost=a`: canonical, re-parses to itself.
+    pub fn args_text(&self) -> String {
+        let mut words = vec![self.plan.clone()];
+        if let Some(threads) = self.threads {
+            words.push(format!("threads={threads}"));
+        }
+        if let Some(duration) = self.duration {
+            words.push(format!("duration={}", format_duration(duration)));
+        }
+        if let Some(rampup) = self.rampup {
+            words.push(format!("rampup={}", format_duration(rampup)));
+        }
+        for (name, value) in &self.properties {
+            words.push(format!("-J{name}={value}"));
+        }
+        words.join(" ")
+    }
 }
 
 impl Verb {
@@ -113,6 +159,11 @@ impl Verb {
             Verb::RefreshImage => VerbKind::RefreshImage,
             Verb::Sizes => VerbKind::Sizes,
             Verb::Help { .. } => VerbKind::Help,
+            Verb::Run(_) => VerbKind::Run,
+            Verb::Stop { now: false } => VerbKind::Stop,
+            Verb::Stop { now: true } => VerbKind::StopNow,
+            Verb::Plans => VerbKind::Plans,
+            Verb::Compare { .. } => VerbKind::Compare,
         }
     }
 
@@ -142,7 +193,12 @@ impl Verb {
             Verb::Approve { run } | Verb::Reject { run } => format!("#{run}"),
             Verb::Unlock { lock_id } => lock_id.clone(),
             Verb::Help { topic } => topic.clone().unwrap_or_default(),
-            Verb::Down
+            Verb::Run(test) => test.args_text(),
+            Verb::Stop { now: true } => "--now".into(),
+            Verb::Compare { a, b } => format!("#{a} #{b}"),
+            Verb::Stop { now: false }
+            | Verb::Plans
+            | Verb::Down
             | Verb::Off
             | Verb::Status
             | Verb::Schedule

@@ -35,6 +35,9 @@ pub enum ParseErrorKind {
     BadRunId,
     BadLockId,
     UnknownHelpTopic,
+    BadPlan,
+    BadProperty,
+    BadNumber,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
@@ -45,7 +48,7 @@ pub struct ParseError {
     pub message: String,
 }
 
-fn error(kind: ParseErrorKind, message: impl Into<String>) -> ParseError {
+pub(super) fn error(kind: ParseErrorKind, message: impl Into<String>) -> ParseError {
     ParseError {
         kind,
         message: message.into(),
@@ -159,6 +162,20 @@ fn parse_verb(name: &'static str, args: &[&str], ctx: &ParseContext) -> Result<V
             [_, extra, ..] => Err(extra_argument(name, extra)),
         },
         "help" => parse_help(args),
+        "run" => super::run_args::parse_run(args),
+        "stop" => match args {
+            [] => Ok(Verb::Stop { now: false }),
+            [word] if word.eq_ignore_ascii_case("--now") => Ok(Verb::Stop { now: true }),
+            [extra, ..] => Err(extra_argument(name, extra)),
+        },
+        "compare" => match args {
+            [a, b] => Ok(Verb::Compare {
+                a: super::run_args::test_number(a)?,
+                b: super::run_args::test_number(b)?,
+            }),
+            [_, _, extra, ..] => Err(extra_argument(name, extra)),
+            _ => Err(missing(name, "two test numbers", None)),
+        },
         _ => parse_without_arguments(name, args),
     }
 }
@@ -264,6 +281,7 @@ fn parse_without_arguments(name: &'static str, args: &[&str]) -> Result<Verb, Pa
         "schedule" => Verb::Schedule,
         "cancel" => Verb::Cancel,
         "refresh-image" => Verb::RefreshImage,
+        "plans" => Verb::Plans,
         _ => Verb::Sizes,
     })
 }
@@ -425,7 +443,7 @@ fn lock_id_of(word: &str) -> Result<String, ParseError> {
     }
 }
 
-fn missing(name: &str, what: &str, ctx: Option<&ParseContext>) -> ParseError {
+pub(super) fn missing(name: &str, what: &str, ctx: Option<&ParseContext>) -> ParseError {
     let sizes = ctx
         .map(|ctx| {
             format!(
@@ -444,7 +462,7 @@ fn missing(name: &str, what: &str, ctx: Option<&ParseContext>) -> ParseError {
     )
 }
 
-fn extra_argument(name: &str, extra: &str) -> ParseError {
+pub(super) fn extra_argument(name: &str, extra: &str) -> ParseError {
     error(
         ParseErrorKind::ExtraArgument,
         format!(
@@ -480,7 +498,7 @@ fn strip_prefix_ignore_case<'a>(word: &'a str, prefix: &str) -> Option<&'a str> 
 
 /// User text quoted back: at most 32 characters, and nothing Slack would treat as markup
 /// (backticks, `<`, `>`, `&`, `*`, `_`, `~`) or any non-ASCII character.
-fn echo(word: &str) -> String {
+pub(super) fn echo(word: &str) -> String {
     let mut quoted: String = word
         .chars()
         .take(32)

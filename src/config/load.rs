@@ -3,7 +3,9 @@
 
 use super::errors::{ConfigError, ConfigErrors};
 use super::raw::{regex, Checker, RawAccess, RawSlack, RawStore, RawTerraform, TOP_LEVEL_KEYS};
-use super::sections::{build_approval, build_environments, build_mask_patterns, build_schedules};
+use super::sections::{
+    build_approval, build_environments, build_mask_patterns, build_plans, build_schedules,
+};
 use super::*;
 use regex::Regex;
 use std::path::{Path, PathBuf};
@@ -79,6 +81,7 @@ impl Config {
         let approval = build_approval(&mut check, table.remove("approval"));
         let schedules = build_schedules(&mut check, table.remove("schedules"), &environments);
         let mask_patterns = build_mask_patterns(&mut check, table.remove("mask_patterns"));
+        let plans = build_plans(&mut check, table.remove("plans"));
 
         if check.errors.is_empty() {
             Ok(Config {
@@ -91,6 +94,7 @@ impl Config {
                 approval,
                 schedules,
                 mask_patterns,
+                plans,
             })
         } else {
             Err(ConfigErrors(check.errors))

@@ -49,9 +49,37 @@ pub struct Config {
     pub schedules: Vec<ScheduleConfig>,
     /// Matches are replaced by `***` in everything sent or stored.
     pub mask_patterns: Vec<Regex>,
+    /// `[plans."<name>.jmx"]`: what `run` may set per plan, and its error threshold.
+    pub plans: BTreeMap<String, PlanConfig>,
+}
+
+/// A JMeter plan's file name as `run` and `[plans]` accept it: `smoke.jmx`, `checkout-v2.jmx`.
+/// The same rule as the master's `loadtest-run`.
+pub fn is_plan_name(text: &str) -> bool {
+    text.len() <= 128
+        && text.ends_with(".jmx")
+        && text.len() > 4
+        && text.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+/// A JMeter property name as `-J<name>=` takes it (the master's `loadtest-run` rule).
+pub fn is_property_name(text: &str) -> bool {
+    !text.is_empty()
+        && text.len() <= 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
 }
 
 impl Config {
+    /// What `run` may set for `plan`: its `[plans]` section, or the defaults.
+    pub fn plan(&self, plan: &str) -> PlanConfig {
+        self.plans.get(plan).cloned().unwrap_or_default()
+    }
+
     pub fn env(&self, name: &EnvName) -> Option<&EnvironmentConfig> {
         self.environments.get(name)
     }

@@ -60,6 +60,9 @@ pub(super) struct RawEnvironment {
     pub(super) max_lease: Option<String>,
     pub(super) ready_timeout: Option<String>,
     pub(super) vcpu_quota: Option<u32>,
+    pub(super) plans_dir: Option<String>,
+    pub(super) results_link_expiry: Option<String>,
+    pub(super) test_poll_interval: Option<String>,
     #[serde(default)]
     pub(super) backend_config: BTreeMap<String, String>,
     #[serde(default)]
@@ -107,7 +110,15 @@ pub(super) struct RawSchedule {
     pub(super) catch_up: Option<String>,
 }
 
-pub(super) const TOP_LEVEL_KEYS: [&str; 8] = [
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPlan {
+    #[serde(default)]
+    pub(super) properties: Vec<String>,
+    pub(super) max_error_percent: Option<f64>,
+}
+
+pub(super) const TOP_LEVEL_KEYS: [&str; 9] = [
     "terraform",
     "store",
     "slack",
@@ -116,6 +127,7 @@ pub(super) const TOP_LEVEL_KEYS: [&str; 8] = [
     "approval",
     "schedules",
     "mask_patterns",
+    "plans",
 ];
 
 pub(super) fn regex(cell: &'static OnceLock<Regex>, pattern: &str) -> &'static Regex {

@@ -1,7 +1,9 @@
 //! The sections that need more than serde: environments, approval rules, schedules and mask
 //! patterns, each checked key by key.
 
-use super::raw::{is_channel_id, is_plain_word, Checker, RawApproval, RawEnvironment, RawSchedule};
+use super::raw::{
+    is_channel_id, is_plain_word, Checker, RawApproval, RawEnvironment, RawPlan, RawSchedule,
+};
 use super::*;
 use crate::config::crontab::parse_cron;
 use chrono::NaiveDate;
@@ -110,6 +112,27 @@ fn build_environment(
         raw.ready_timeout.as_deref(),
         "10m",
     );
+    let results_link_expiry = check.duration(
+        &format!("{prefix}.results_link_expiry"),
+        raw.results_link_expiry.as_deref(),
+        "24h",
+    );
+    if results_link_expiry > Duration::from_secs(7 * 24 * 3600) {
+        check.push(
+            &format!("{prefix}.results_link_expiry"),
+            "S3 links last at most 7 days (\"7d\")",
+        );
+    }
+    let test_poll_interval = check.duration(
+        &format!("{prefix}.test_poll_interval"),
+        raw.test_poll_interval.as_deref(),
+        "15s",
+    );
+    if let Some(dir) = &raw.plans_dir {
+        if dir.trim().is_empty() {
+            check.push(&format!("{prefix}.plans_dir"), "must name a directory");
+        }
+    }
     EnvironmentConfig {
         name: EnvName::new(name),
         terraform_dir: PathBuf::from(raw.terraform_dir),
@@ -123,6 +146,9 @@ fn build_environment(
         tf_vars,
         ready_timeout,
         vcpu_quota: raw.vcpu_quota,
+        plans_dir: raw.plans_dir.map(PathBuf::from),
+        results_link_expiry,
+        test_poll_interval,
     }
 }
 
@@ -316,4 +342,46 @@ pub(super) fn build_mask_patterns(check: &mut Checker, value: Option<toml::Value
         }
     }
     compiled
+}
+
+/// `[plans."<name>.jmx"]`: per plan, the `-J` properties a `run` may set and its error-rate
+/// threshold. Names must be plan file names, property names JMeter property names.
+pub(super) fn build_plans(
+    check: &mut Checker,
+    value: Option<toml::Value>,
+) -> BTreeMap<String, PlanConfig> {
+    let raw: BTreeMap<String, RawPlan> = check.section("plans", value).unwrap_or_default();
+    let mut plans = BTreeMap::new();
+    for (name, raw) in raw {
+        let prefix = format!("plans.{name:?}");
+        if !crate::config::is_plan_name(&name) {
+            check.push(
+                &prefix,
+                "a plan is named by its file: letters, digits, - _ . ending in .jmx",
+            );
+        }
+        for (index, property) in raw.properties.iter().enumerate() {
+            if !crate::config::is_property_name(property) {
+                check.push(
+                    &format!("{prefix}.properties[{index}]"),
+                    format!("{property:?} is not a property name (letters, digits, - _ .)"),
+                );
+            }
+        }
+        let max_error_percent = raw.max_error_percent.unwrap_or(1.0);
+        if !(0.0..=100.0).contains(&max_error_percent) {
+            check.push(
+                &format!("{prefix}.max_error_percent"),
+                "must be a percentage from 0 to 100",
+            );
+        }
+        plans.insert(
+            name,
+            PlanConfig {
+                properties: raw.properties,
+                max_error_percent,
+            },
+        );
+    }
+    plans
 }

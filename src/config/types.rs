@@ -78,6 +78,33 @@ pub struct EnvironmentConfig {
     /// The account's On-Demand vCPU quota as the config states it, for a bot that cannot
     /// read Service Quotas; `None`: ask Service Quotas.
     pub vcpu_quota: Option<u32>,
+    /// A checkout of the team's JMeter plans, CSV data and plugin jars on the bot's host,
+    /// copied to the environment's bucket (`plans/`) before every test; `None`: `run` is off.
+    pub plans_dir: Option<PathBuf>,
+    /// How long the links to a test's report and JTL stay valid (S3 allows at most 7 days).
+    pub results_link_expiry: Duration,
+    /// How often a running test is looked at (its results in the bucket, its live message).
+    pub test_poll_interval: Duration,
+}
+
+/// One `[plans."<name>.jmx"]` section: what a `run` of that plan may set, and when its
+/// result counts as failed.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PlanConfig {
+    /// The `-J<name>=<value>` properties `run` accepts for this plan; others are refused.
+    pub properties: Vec<String>,
+    /// Above this error percentage the test failed (`exec -- run` exits 1).
+    pub max_error_percent: f64,
+}
+
+impl Default for PlanConfig {
+    /// A plan without a section: no properties, at most 1 % errors.
+    fn default() -> Self {
+        Self {
+            properties: Vec::new(),
+            max_error_percent: 1.0,
+        }
+    }
 }
 
 /// Members are user IDs (`U…`/`W…`), user-group IDs (`S…`) or `*` (everyone).

@@ -130,6 +130,9 @@ pub(super) async fn start_app(config_path: &Path) -> anyhow::Result<Arc<App>> {
 /// runs it started (Ctrl-C cancels them gracefully).
 pub async fn run_shell(config_path: &Path, as_user: Option<String>) -> anyhow::Result<ExitClass> {
     let app = start_app(config_path).await?;
+    // A long-running front end follows the tests an earlier process started (`exec` only
+    // follows its own).
+    app.load_tests.resume();
     let actor = console_actor(as_user);
     // Schedules, lease ends and warnings run while the console is open.
     let (stop_scheduler, scheduler_stopped) = tokio::sync::watch::channel(false);

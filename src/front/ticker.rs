@@ -148,6 +148,7 @@ pub async fn tick(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<Vec<Plan
     for action in &actions {
         carry_out(app, action, now).await?;
     }
+    run_parked(app, now).await?;
     // Approvals nobody decided in time end here, so their buttons do not linger.
     app.runs.expire_approvals(now)?;
     // What this tick decided is on disk before the next look.
@@ -252,7 +253,9 @@ async fn carry_out(
             // Cleared before the run, so a failing `down` is not retried every tick.
             app.store.clear_lease(env)?;
             audit(app, env, "down", &format!("lease of `{size}` ended"));
-            run_as_scheduler(app, env, "down").await;
+            if !park_behind_test(app, env, "down", now)? {
+                run_as_scheduler(app, env, "down").await;
+            }
         }
         PlannedAction::LeaseLapsed { env, reason, .. } => {
             app.store.clear_lease(env)?;
@@ -273,12 +276,83 @@ async fn fire(
 ) -> anyhow::Result<()> {
     if matches!(what, ScheduleAction::Down | ScheduleAction::Off) {
         app.store.clear_lease(env)?;
+        if park_behind_test(app, env, &what.to_string(), Utc::now())? {
+            return Ok(());
+        }
     }
     let late = late_by
         .map(|l| format!(" (caught up {}s late)", l.num_seconds()))
         .unwrap_or_default();
     tracing::info!(%env, schedule, action = %what, "scheduled action{late}");
     run_as_scheduler(app, env, &what.to_string()).await;
+    Ok(())
+}
+
+/// A scale-down due while a load test runs waits for the test: it is parked on the test in
+/// the store and carried out by [`run_parked`] when the test ends, or once the test has run
+/// the environment's `max_lease` (a test never keeps hosts up longer than a lease could).
+/// Returns false when no test runs (or it is past that bound): the action runs now.
+fn park_behind_test(
+    app: &Arc<App>,
+    env: &EnvName,
+    command: &str,
+    now: DateTime<Utc>,
+) -> anyhow::Result<bool> {
+    let Some(test) = app.store.active_test(env)? else {
+        return Ok(false);
+    };
+    let max_lease = app.config.env(env).map(|e| e.max_lease).unwrap_or_default();
+    let deadline = test.created_at + chrono::Duration::from_std(max_lease).unwrap_or_default();
+    if deadline <= now {
+        return Ok(false);
+    }
+    let Some(test) = app.store.defer_until_test_ends(env, command, deadline)? else {
+        return Ok(false);
+    };
+    let view = crate::render::views::LoadTestView {
+        env: env.clone(),
+        text: format!(
+            "⏳ *[{env}]* scheduled `{command}` waits for test #{} `{}` to end; at the latest \
+             {} it stops the test and runs",
+            test.id,
+            test.args,
+            app.format_time(env, deadline)
+        ),
+        stop_button: true,
+        keep_button: false,
+    };
+    app.outlet.post(
+        &channel_of(app, env),
+        &app.message(app.renderer.load_test(&view)),
+    );
+    audit(app, env, command, &format!("waiting for test #{}", test.id));
+    Ok(true)
+}
+
+/// Parked scale-downs whose test ended (or ran past its bound): the test is stopped if it
+/// still runs, then the action runs as the scheduler. Each is taken from the store once.
+async fn run_parked(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<()> {
+    for (test, command) in app.store.take_due_after_test(now)? {
+        if test.state.is_active() {
+            if let Err(error) = app.load_tests.stop(&test.env, true).await {
+                tracing::warn!(%error, test = test.id, "stopping a test past its bound");
+            }
+            audit(
+                app,
+                &test.env,
+                &command,
+                &format!("stopped test #{}: it ran past max_lease", test.id),
+            );
+        } else {
+            audit(
+                app,
+                &test.env,
+                &command,
+                &format!("test #{} ended", test.id),
+            );
+        }
+        run_as_scheduler(app, &test.env, &command).await;
+    }
     Ok(())
 }
 

@@ -314,6 +314,7 @@ pub(super) fn status(v: &StatusView) -> Value {
         "next_action": v.next_action,
         "holds": v.holds,
         "jobs": jobs,
+        "load_test": v.load_test,
         "last_run": v.last_run.as_ref().map(history_row),
         "cost": cost(v.est_hourly_usd),
     })
@@ -324,6 +325,7 @@ pub(super) fn history(v: &HistoryView) -> Value {
         "env": v.env,
         "count": v.rows.len(),
         "rows": v.rows.iter().map(history_row).collect::<Vec<_>>(),
+        "tests": v.tests,
     })
 }
 
@@ -361,6 +363,14 @@ pub(super) fn warning(v: &WarningView) -> Value {
     json!({
         "env": v.env, "action": v.action, "when": v.when, "why": v.why,
         "keep_action": if v.keep_extends_lease { ButtonAction::KeepExtend.id() } else { ButtonAction::KeepHold.id() },
+        "actions": ButtonAction::template_ids(),
+    })
+}
+
+pub(super) fn load_test(v: &LoadTestView) -> Value {
+    json!({
+        "env": v.env, "text": v.text, "chunks": line_chunks(&v.text),
+        "stop_button": v.stop_button, "keep_button": v.keep_button,
         "actions": ButtonAction::template_ids(),
     })
 }

@@ -46,6 +46,7 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "help",
     "notice",
     "warning",
+    "load_test",
 ];
 
 #[derive(Debug, thiserror::Error)]
@@ -232,6 +233,10 @@ impl Renderer {
 
     pub fn warning(&self, view: &WarningView) -> Result<Message, RenderError> {
         self.render("warning", context::warning(view))
+    }
+
+    pub fn load_test(&self, view: &LoadTestView) -> Result<Message, RenderError> {
+        self.render("load_test", context::load_test(view))
     }
 
     /// The one render path: the template's JSON parsed, checked for Block Kit shape, cut to

@@ -231,6 +231,7 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
         ],
         last_run: history_rows().into_iter().next(),
         est_hourly_usd: Some(14.6),
+        load_test: Some("#7 `smoke.jmx threads=50 duration=30m` by <@U0G9QF9C6>: running since 2024-05-01 15:20 JST".into()),
     };
     let empty_status = StatusView {
         env: EnvName::new("lt2"),
@@ -245,6 +246,7 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
         jobs: Vec::new(),
         last_run: None,
         est_hourly_usd: None,
+        load_test: None,
     };
     let sizes = SizesView {
         sizes: vec![
@@ -396,6 +398,9 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
             r.history(&HistoryView {
                 env: EnvName::new("lt1"),
                 rows: history_rows(),
+                tests: vec![
+                    "test #7 2024-05-01 15:50 JST · <@U0G9QF9C6> · `smoke.jmx threads=50 duration=30m`: *finished* ✓ 12,345 samples, 0.21 % errors, p95 184 ms".into(),
+                ],
             })?,
         ),
         (
@@ -403,6 +408,7 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
             r.history(&HistoryView {
                 env: EnvName::new("lt2"),
                 rows: Vec::new(),
+                tests: Vec::new(),
             })?,
         ),
         ("sizes", r.sizes(&sizes)?),
@@ -420,6 +426,24 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
                 when: "2026-03-05 22:00 JST".into(),
                 why: "the schedule `nightly-down`".into(),
                 keep_extends_lease: false,
+            })?,
+        ),
+        (
+            "load_test_running",
+            r.load_test(&LoadTestView {
+                env: EnvName::new("lt1"),
+                text: "*[lt1] test #7* `smoke.jmx threads=50 duration=30m` by <@U1>: running, 12m of 30m (18m left)\nthroughput 412.5/s · errors 0.21 % · p95 184 ms · 50 threads".into(),
+                stop_button: true,
+                keep_button: true,
+            })?,
+        ),
+        (
+            "load_test_done",
+            r.load_test(&LoadTestView {
+                env: EnvName::new("lt1"),
+                text: "*[lt1] test #7 finished* `smoke.jmx`: 12,345 samples, 0.21 % errors (threshold 1 %) ✓".into(),
+                stop_button: false,
+                keep_button: false,
             })?,
         ),
         (

@@ -207,12 +207,16 @@ pub struct StatusView {
     pub jobs: Vec<JobView>,
     pub last_run: Option<HistoryRow>,
     pub est_hourly_usd: Option<f64>,
+    /// The starting or running load test, e.g. `#7 `smoke.jmx threads=10` by <@U1>: running`.
+    pub load_test: Option<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct HistoryView {
     pub env: EnvName,
     pub rows: Vec<HistoryRow>,
+    /// The last load tests, newest first, one line each.
+    pub tests: Vec<String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
@@ -245,6 +249,17 @@ pub struct HelpView {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct NoticeView {
     pub text: String,
+}
+
+/// A load test's message: its text (mrkdwn lines) and which buttons it carries.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LoadTestView {
+    pub env: EnvName,
+    pub text: String,
+    /// [Stop test] (`stop env=<env>`): while the test runs.
+    pub stop_button: bool,
+    /// [Keep 2h] (`hold 2h env=<env>`) too: a scale-down waits for the test.
+    pub keep_button: bool,
 }
 
 /// A scale-down is near (schedule `warn_before`, or a lease about to end).

@@ -15,15 +15,18 @@ pub enum ButtonAction {
     KeepExtend,
     /// "Scale down now" on a warning; the value is the environment.
     ScaleDown,
+    /// "Stop test" on a running load test; the value is the environment.
+    StopTest,
 }
 
 impl ButtonAction {
-    pub const ALL: [ButtonAction; 5] = [
+    pub const ALL: [ButtonAction; 6] = [
         ButtonAction::Approve,
         ButtonAction::Reject,
         ButtonAction::KeepHold,
         ButtonAction::KeepExtend,
         ButtonAction::ScaleDown,
+        ButtonAction::StopTest,
     ];
 
     /// The `action_id` Slack sends back when the button is clicked.
@@ -34,6 +37,7 @@ impl ButtonAction {
             ButtonAction::KeepHold => "keep_hold",
             ButtonAction::KeepExtend => "keep_extend",
             ButtonAction::ScaleDown => "scale_down",
+            ButtonAction::StopTest => "stop_test",
         }
     }
 
@@ -50,6 +54,7 @@ impl ButtonAction {
             ButtonAction::Reject => "Cancel",
             ButtonAction::KeepHold | ButtonAction::KeepExtend => "Keep 2h",
             ButtonAction::ScaleDown => "Scale down now",
+            ButtonAction::StopTest => "Stop test",
         }
     }
 
@@ -67,6 +72,7 @@ impl ButtonAction {
             ButtonAction::KeepHold => format!("hold 2h env={value}"),
             ButtonAction::KeepExtend => format!("extend 2h env={value}"),
             ButtonAction::ScaleDown => format!("down env={value}"),
+            ButtonAction::StopTest => format!("stop env={value}"),
         }
     }
 
@@ -96,6 +102,7 @@ mod tests {
         assert_eq!(ButtonAction::KeepHold.command("lt1"), "hold 2h env=lt1");
         assert_eq!(ButtonAction::KeepExtend.command("lt1"), "extend 2h env=lt1");
         assert_eq!(ButtonAction::ScaleDown.command("lt1"), "down env=lt1");
+        assert_eq!(ButtonAction::StopTest.command("lt1"), "stop env=lt1");
         assert_eq!(ButtonAction::template_ids()["scale_down"], "scale_down");
     }
 }

@@ -141,4 +141,33 @@ pub(crate) const MIGRATIONS: &[&str] = &[
     r#"
     ALTER TABLE runs ADD COLUMN owner_boot_id TEXT;
     "#,
+    // 9: load tests started from the channel. At most one starting or running test per
+    // environment, across processes: the partial unique index refuses a second one.
+    r#"
+    CREATE TABLE load_tests (
+        id                  INTEGER PRIMARY KEY AUTOINCREMENT,
+        env                 TEXT    NOT NULL,
+        plan                TEXT    NOT NULL,
+        args                TEXT    NOT NULL,
+        actor               TEXT    NOT NULL,
+        channel             TEXT    NOT NULL,
+        state               TEXT    NOT NULL CHECK (state IN (
+                                'starting', 'running', 'finished', 'failed', 'stopped', 'lost')),
+        test_key            TEXT    NOT NULL,
+        bucket              TEXT,
+        instance_id         TEXT,
+        command_id          TEXT,
+        created_at          INTEGER NOT NULL,
+        expected_end_at     INTEGER,
+        finished_at         INTEGER,
+        summary             TEXT,
+        passed              INTEGER,
+        error               TEXT,
+        after_test          TEXT,
+        after_test_deadline INTEGER
+    );
+    CREATE UNIQUE INDEX load_tests_one_active ON load_tests (env)
+        WHERE state IN ('starting', 'running');
+    CREATE INDEX load_tests_by_env ON load_tests (env, id);
+    "#,
 ];

@@ -5,7 +5,8 @@
 //! - [`lease`]: `extend`, `hold`, `hold off`;
 //! - [`approval`]: `approve`, `reject`;
 //! - [`read`]: `status`, `history`, `sizes`, `schedule`, `help`;
-//! - [`admin`]: `cancel`, `unlock`.
+//! - [`admin`]: `cancel`, `unlock`;
+//! - [`load_test`]: `run`, `stop`, `plans`, `compare`.
 //!
 //! Adding a verb: its catalogue entry (`command::catalogue`), its arm below and its family
 //! file, and its template when it renders one of its own.
@@ -13,6 +14,7 @@
 pub mod admin;
 pub mod approval;
 pub mod lease;
+pub mod load_test;
 pub mod read;
 pub mod run_verbs;
 
@@ -78,6 +80,10 @@ pub async fn dispatch(
         (Verb::Reject { run }, Some(env)) => approval::reject(app, request, &env, run),
         (Verb::Cancel, Some(env)) => admin::cancel(app, request, &env),
         (Verb::Unlock { lock_id }, Some(env)) => admin::unlock(app, request, &env, &lock_id).await,
+        (Verb::Run(test), Some(env)) => load_test::run(app, request, &env, &test).await,
+        (Verb::Stop { now }, Some(env)) => load_test::stop(app, request, &env, now).await,
+        (Verb::Plans, Some(env)) => load_test::plans(app, request, &env),
+        (Verb::Compare { a, b }, Some(env)) => load_test::compare(app, request, &env, a, b),
         (Verb::RefreshImage, Some(env)) => {
             run_verbs::refresh_image(app, request, &env, args_text, needs_approval)
         }
@@ -122,5 +128,6 @@ pub(crate) fn refuse(
         visibility: Visibility::Requester,
         class: ExitClass::Rejected,
         run: None,
+        test: None,
     }
 }

@@ -35,6 +35,7 @@ pub fn history(app: &App, request: &Request, env: &EnvName, count: usize) -> Rep
             let view = HistoryView {
                 env: env.clone(),
                 rows: runs.iter().map(|run| history_row(app, env, run)).collect(),
+                tests: test_lines(app, env, count),
             };
             Reply::answer(app.message(app.renderer.history(&view)))
         }
@@ -91,6 +92,7 @@ pub async fn status_view(app: &App, env: &EnvName) -> StatusView {
             .as_ref()
             .map(|last| history_row(app, env, last)),
         est_hourly_usd,
+        load_test: active_test_line(app, env),
     };
     add_deployed(app, env, &snapshot, &mut view).await;
     view
@@ -209,6 +211,51 @@ fn jobs(app: &App, env: &EnvName, snapshot: &EnvSnapshot) -> Vec<JobView> {
         });
     }
     jobs
+}
+
+/// The environment's starting or running load test, for `status`.
+fn active_test_line(app: &App, env: &EnvName) -> Option<String> {
+    let test = app.store.active_test(env).ok().flatten()?;
+    let since = app.format_time(env, test.created_at);
+    let until = test
+        .expected_end_at
+        .map(|end| format!(", due to end {}", app.format_time(env, end)))
+        .unwrap_or_default();
+    Some(format!(
+        "#{} `{}` by <@{}>: {} since {since}{until}",
+        test.id, test.args, test.actor, test.state
+    ))
+}
+
+/// The environment's last load tests for `history`: state, verdict and headline figures.
+fn test_lines(app: &App, env: &EnvName, count: usize) -> Vec<String> {
+    let tests = app.store.recent_tests(env, count).unwrap_or_default();
+    tests
+        .iter()
+        .map(|test| {
+            let when = app.format_time(env, test.finished_at.unwrap_or(test.created_at));
+            let verdict = match test.passed {
+                Some(true) => " ✓",
+                Some(false) => " ✗",
+                None => "",
+            };
+            let figures = test
+                .summary
+                .as_deref()
+                .and_then(|json| serde_json::from_str::<crate::results::TestSummary>(json).ok())
+                .map(|s| {
+                    format!(
+                        " {} samples, {:.2} % errors, p95 {} ms",
+                        s.samples, s.error_pct, s.latency.percentiles.p95_ms
+                    )
+                })
+                .unwrap_or_default();
+            format!(
+                "test #{} {when} · <@{}> · `{}`: *{}*{verdict}{figures}",
+                test.id, test.actor, test.args, test.state
+            )
+        })
+        .collect()
 }
 
 /// `up large for 3h`, as the run's title shows it.

@@ -8,35 +8,8 @@
 //! lifecycle covers it all, because moto needs seconds per instance.
 
 use crate::support::bot::{BotFixture, ExecResult};
-use crate::support::moto::{python, MotoServer};
+use crate::support::moto::{boto3, MotoServer};
 use serde_json::Value;
-use std::process::{Command, Stdio};
-
-/// Runs a Python snippet with boto3 clients `autoscaling` and `ssm` bound to the emulator;
-/// its stdout is JSON.
-fn boto3(endpoint: &str, code: &str) -> Value {
-    let program = format!(
-        "import boto3, datetime, json\nkw = dict(region_name='us-east-1', endpoint_url='{endpoint}', \
-         aws_access_key_id='test', aws_secret_access_key='test')\n\
-         autoscaling = boto3.client('autoscaling', **kw)\nssm = boto3.client('ssm', **kw)\n{code}\n"
-    );
-    let output = Command::new(python())
-        .args(["-c", &program])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run python with boto3");
-    assert!(
-        output.status.success(),
-        "boto3 snippet failed:\n{code}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "boto3 snippet printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
-}
 
 /// The scheduled actions of the group, as the emulator reports them: `[(name, start UTC)]`.
 fn scheduled_actions(endpoint: &str, group: &str) -> Vec<(String, String)> {

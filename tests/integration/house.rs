@@ -24,7 +24,7 @@ const LAYERS: &[(&str, &[&str])] = &[
     ("context handed down", &["app"]),
     // A run's life is the one service that needs the others together: it is handed the
     // `Services` bundle, which holds no run.
-    ("runs", &["runs"]),
+    ("runs", &["runs", "load_tests"]),
     ("service handles", &["services"]),
     (
         "services",

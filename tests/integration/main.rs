@@ -13,6 +13,7 @@ mod host_scripts;
 mod house;
 mod image_build;
 mod listener;
+mod load_tests;
 mod rendered_block_kit;
 mod results;
 mod scheduler;

@@ -15,8 +15,9 @@ use std::time::Instant;
 
 const PROVIDER_ZIP_SHA256: &str =
     "4b75e0a259b56d97e66b7d69f3f25bd4cc7be2440c0fe35529f46de7d40a49d3";
-const ROOT_OUTPUTS: [&str; 11] = [
+const ROOT_OUTPUTS: [&str; 12] = [
     "grafana_url",
+    "jmeter_master_instance_id",
     "jmeter_master_ip",
     "jmeter_slave_count",
     "kibana_url",

@@ -99,6 +99,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     if !recovered.is_empty() {
         tracing::warn!(runs = ?recovered, "reported runs interrupted by the previous process");
     }
+    app.load_tests.resume();
     // Memberships are read in the background from the start; a command never waits for them.
     let groups = GroupDirectory::new(Arc::clone(&api), &app.config);
     let (stop_background, background_stopped) = tokio::sync::watch::channel(false);

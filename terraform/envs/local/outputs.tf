@@ -5,6 +5,11 @@ output "jmeter_master_ip" {
   value       = module.jmeter.master_private_ip
 }
 
+output "jmeter_master_instance_id" {
+  description = "Instance ID of the JMeter master, where the bot starts tests through SSM Run Command; null when it is disabled."
+  value       = module.jmeter.master_instance_id
+}
+
 output "jmeter_slave_count" {
   description = "Desired (= min = max) number of JMeter slaves."
   value       = module.jmeter.slave_count

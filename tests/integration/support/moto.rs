@@ -281,3 +281,30 @@ impl Inventory {
         self.slave_group().map(|g| g.desired)
     }
 }
+
+/// Runs a Python snippet with boto3 clients `autoscaling`, `ssm`, `s3` and `ec2` bound to the
+/// emulator at `endpoint`; its stdout is JSON.
+pub fn boto3(endpoint: &str, code: &str) -> serde_json::Value {
+    let program = format!(
+        "import boto3, datetime, json\nkw = dict(region_name='us-east-1', endpoint_url='{endpoint}', \
+         aws_access_key_id='test', aws_secret_access_key='test')\n\
+         autoscaling = boto3.client('autoscaling', **kw)\nssm = boto3.client('ssm', **kw)\n\
+         s3 = boto3.client('s3', **kw)\nec2 = boto3.client('ec2', **kw)\n{code}\n"
+    );
+    let output = std::process::Command::new(python())
+        .args(["-c", &program])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run python with boto3");
+    assert!(
+        output.status.success(),
+        "boto3 snippet failed:\n{code}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
+        panic!(
+            "boto3 snippet printed no JSON ({e}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
+}
