@@ -5,6 +5,7 @@
 //! Every value in a parsed command is either one of the known names handed in through
 //! [`ParseContext`] or a number/duration, so user text cannot reach a shell or Terraform.
 
+mod answers;
 pub mod catalogue;
 pub mod parse;
 mod run_args;

@@ -2,6 +2,8 @@
 //! Rejects before it interprets: over-long text and control/invisible characters first,
 //! then every argument must be a known name, a number or a duration.
 
+use super::answers::{echo, error, extra_argument, missing};
+pub use super::answers::{ParseError, ParseErrorKind};
 use super::catalogue::{specs_named, usage_of, verb_names};
 use super::{ChatCommand, ParseContext, Verb};
 use crate::config::format_duration;
@@ -14,46 +16,6 @@ pub const DEFAULT_HISTORY: usize = 10;
 pub const MAX_HISTORY: usize = 100;
 /// Leases, extensions and holds shorter than this are typos (`3s` for `3h`).
 pub const SHORTEST_DURATION: Duration = Duration::from_secs(60);
-
-/// What went wrong, for callers and tests that branch; the message is for the user.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ParseErrorKind {
-    TextTooLong,
-    ControlCharacter,
-    /// Non-ASCII look-alikes or punctuation where only a name can stand.
-    BadCharacters,
-    UnknownVerb,
-    UnknownSize,
-    UnknownEnv,
-    DuplicateEnv,
-    MissingArgument,
-    ExtraArgument,
-    BadDuration,
-    DurationTooShort,
-    DurationTooLong,
-    BadCount,
-    BadRunId,
-    BadLockId,
-    UnknownHelpTopic,
-    BadPlan,
-    BadProperty,
-    BadNumber,
-}
-
-#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
-#[error("{message}")]
-pub struct ParseError {
-    pub kind: ParseErrorKind,
-    /// One line, safe to post: user text in it is shortened and stripped of markup.
-    pub message: String,
-}
-
-pub(super) fn error(kind: ParseErrorKind, message: impl Into<String>) -> ParseError {
-    ParseError {
-        kind,
-        message: message.into(),
-    }
-}
 
 /// Parses one command. Empty text (or a bare `/loadtest`) is `help`.
 pub fn parse(text: &str, ctx: &ParseContext) -> Result<ChatCommand, ParseError> {
@@ -443,36 +405,6 @@ fn lock_id_of(word: &str) -> Result<String, ParseError> {
     }
 }
 
-pub(super) fn missing(name: &str, what: &str, ctx: Option<&ParseContext>) -> ParseError {
-    let sizes = ctx
-        .map(|ctx| {
-            format!(
-                "; sizes: {}",
-                ctx.sizes
-                    .iter()
-                    .map(|size| size.to_string())
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )
-        })
-        .unwrap_or_default();
-    error(
-        ParseErrorKind::MissingArgument,
-        format!("`{name}` needs {what}; usage: {}{sizes}", usage_of(name)),
-    )
-}
-
-pub(super) fn extra_argument(name: &str, extra: &str) -> ParseError {
-    error(
-        ParseErrorKind::ExtraArgument,
-        format!(
-            "unexpected `{}` after `{name}`; usage: {}",
-            echo(extra),
-            usage_of(name)
-        ),
-    )
-}
-
 /// " did you mean `x`?" for the closest candidate within edit distance 2, else "".
 fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
     let best = candidates
@@ -494,26 +426,6 @@ fn strip_prefix_ignore_case<'a>(word: &'a str, prefix: &str) -> Option<&'a str> 
     let head = word.get(..prefix.len())?;
     head.eq_ignore_ascii_case(prefix)
         .then(|| &word[prefix.len()..])
-}
-
-/// User text quoted back: at most 32 characters, and nothing Slack would treat as markup
-/// (backticks, `<`, `>`, `&`, `*`, `_`, `~`) or any non-ASCII character.
-pub(super) fn echo(word: &str) -> String {
-    let mut quoted: String = word
-        .chars()
-        .take(32)
-        .map(|c| {
-            if c.is_ascii_alphanumeric() || "-.:#=/+@,%".contains(c) {
-                c
-            } else {
-                '?'
-            }
-        })
-        .collect();
-    if word.chars().count() > 32 {
-        quoted.push('…');
-    }
-    quoted
 }
 
 /// Control characters (Cc), format characters (Cf: zero-width, bidi overrides, BOM, tags)

@@ -2,7 +2,7 @@
 //! and `-J<name>=<value>` properties. Every value is checked against a narrow character set
 //! here, so what reaches the master's command line is words the parser chose to accept.
 
-use super::parse::{echo, error, extra_argument, missing, ParseError, ParseErrorKind};
+use super::answers::{echo, error, extra_argument, missing, ParseError, ParseErrorKind};
 use super::{TestRequest, Verb};
 use crate::config::{format_duration, is_plan_name, is_property_name};
 use std::time::Duration;
@@ -205,97 +205,99 @@ mod tests {
         );
     }
 
+    /// Bad input and the answer it must get: (command, kind, words the message contains).
+    const REFUSED: &[(&str, ParseErrorKind, &str)] = &[
+        ("run", ParseErrorKind::MissingArgument, "`run` needs a plan"),
+        (
+            "run ../etc/passwd",
+            ParseErrorKind::BadPlan,
+            "is not a plan",
+        ),
+        (
+            "run smoke.jmx;reboot",
+            ParseErrorKind::BadPlan,
+            "is not a plan",
+        ),
+        (
+            "run smoke.jmx threads=0",
+            ParseErrorKind::BadNumber,
+            "from 1 to 100000",
+        ),
+        (
+            "run smoke.jmx threads=-3",
+            ParseErrorKind::BadNumber,
+            "whole number",
+        ),
+        (
+            "run smoke.jmx threads=1 threads=2",
+            ParseErrorKind::ExtraArgument,
+            "unexpected `threads=2`",
+        ),
+        (
+            "run smoke.jmx duration=soon",
+            ParseErrorKind::BadDuration,
+            "not a duration",
+        ),
+        (
+            "run smoke.jmx duration=2s",
+            ParseErrorKind::DurationTooShort,
+            "at least 10s",
+        ),
+        (
+            "run smoke.jmx duration=30h",
+            ParseErrorKind::DurationTooLong,
+            "longest test duration is 24h",
+        ),
+        (
+            "run smoke.jmx duration=1m rampup=5m",
+            ParseErrorKind::BadDuration,
+            "rampup is longer",
+        ),
+        (
+            "run smoke.jmx -Jhost",
+            ParseErrorKind::BadProperty,
+            "needs =<value>",
+        ),
+        (
+            "run smoke.jmx -Jho$t=a",
+            ParseErrorKind::BadProperty,
+            "property name",
+        ),
+        (
+            "run smoke.jmx -Jhost=$(reboot)",
+            ParseErrorKind::BadProperty,
+            "a value is",
+        ),
+        (
+            "run smoke.jmx -Jhost='a'",
+            ParseErrorKind::BadProperty,
+            "a value is",
+        ),
+        (
+            "run smoke.jmx users=5",
+            ParseErrorKind::ExtraArgument,
+            "unexpected `users=5`",
+        ),
+        (
+            "stop now",
+            ParseErrorKind::ExtraArgument,
+            "unexpected `now`",
+        ),
+        (
+            "compare 1",
+            ParseErrorKind::MissingArgument,
+            "two test numbers",
+        ),
+        (
+            "compare 1 x",
+            ParseErrorKind::BadNumber,
+            "not a test number",
+        ),
+    ];
+
     #[test]
     fn bad_run_arguments_get_a_specific_answer() {
-        let cases: &[(&str, ParseErrorKind, &str)] = &[
-            ("run", ParseErrorKind::MissingArgument, "`run` needs a plan"),
-            (
-                "run ../etc/passwd",
-                ParseErrorKind::BadPlan,
-                "is not a plan",
-            ),
-            (
-                "run smoke.jmx;reboot",
-                ParseErrorKind::BadPlan,
-                "is not a plan",
-            ),
-            (
-                "run smoke.jmx threads=0",
-                ParseErrorKind::BadNumber,
-                "from 1 to 100000",
-            ),
-            (
-                "run smoke.jmx threads=-3",
-                ParseErrorKind::BadNumber,
-                "whole number",
-            ),
-            (
-                "run smoke.jmx threads=1 threads=2",
-                ParseErrorKind::ExtraArgument,
-                "unexpected `threads=2`",
-            ),
-            (
-                "run smoke.jmx duration=soon",
-                ParseErrorKind::BadDuration,
-                "not a duration",
-            ),
-            (
-                "run smoke.jmx duration=2s",
-                ParseErrorKind::DurationTooShort,
-                "at least 10s",
-            ),
-            (
-                "run smoke.jmx duration=30h",
-                ParseErrorKind::DurationTooLong,
-                "longest test duration is 24h",
-            ),
-            (
-                "run smoke.jmx duration=1m rampup=5m",
-                ParseErrorKind::BadDuration,
-                "rampup is longer",
-            ),
-            (
-                "run smoke.jmx -Jhost",
-                ParseErrorKind::BadProperty,
-                "needs =<value>",
-            ),
-            (
-                "run smoke.jmx -Jho$t=a",
-                ParseErrorKind::BadProperty,
-                "property name",
-            ),
-            (
-                "run smoke.jmx -Jhost=$(reboot)",
-                ParseErrorKind::BadProperty,
-                "a value is",
-            ),
-            (
-                "run smoke.jmx -Jhost='a'",
-                ParseErrorKind::BadProperty,
-                "a value is",
-            ),
-            (
-                "run smoke.jmx users=5",
-                ParseErrorKind::ExtraArgument,
-                "unexpected `users=5`",
-            ),
-            (
-                "stop now",
-                ParseErrorKind::ExtraArgument,
-                "unexpected `now`",
-            ),
-            (
-                "compare 1",
-                ParseErrorKind::MissingArgument,
-                "two test numbers",
-            ),
-            (
-                "compare 1 x",
-                ParseErrorKind::BadNumber,
-                "not a test number",
-            ),
-        ];
-        for (text, kind, needle) in cases {
+        for (text, kind, needle) in REFUSED {
             let error = parse(text, &ctx()).expect_err(text);
             assert_eq!(error.kind, *kind, "{text}: {}", error.message);
             assert!(error.message.contains(needle), "{text}: {}", error.message);

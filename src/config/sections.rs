@@ -106,33 +106,21 @@ fn build_environment(
             );
         }
     }
+    let (plans_dir, results_link_expiry, test_poll_interval) = test_settings(
+        check,
+        prefix,
+        [
+            raw.plans_dir.as_deref(),
+            raw.results_link_expiry.as_deref(),
+            raw.test_poll_interval.as_deref(),
+        ],
+    );
     let tf_vars = tf_vars_of(check, prefix, raw.tf_vars);
     let ready_timeout = check.duration(
         &format!("{prefix}.ready_timeout"),
         raw.ready_timeout.as_deref(),
         "10m",
     );
-    let results_link_expiry = check.duration(
-        &format!("{prefix}.results_link_expiry"),
-        raw.results_link_expiry.as_deref(),
-        "24h",
-    );
-    if results_link_expiry > Duration::from_secs(7 * 24 * 3600) {
-        check.push(
-            &format!("{prefix}.results_link_expiry"),
-            "S3 links last at most 7 days (\"7d\")",
-        );
-    }
-    let test_poll_interval = check.duration(
-        &format!("{prefix}.test_poll_interval"),
-        raw.test_poll_interval.as_deref(),
-        "15s",
-    );
-    if let Some(dir) = &raw.plans_dir {
-        if dir.trim().is_empty() {
-            check.push(&format!("{prefix}.plans_dir"), "must name a directory");
-        }
-    }
     EnvironmentConfig {
         name: EnvName::new(name),
         terraform_dir: PathBuf::from(raw.terraform_dir),
@@ -146,10 +134,45 @@ fn build_environment(
         tf_vars,
         ready_timeout,
         vcpu_quota: raw.vcpu_quota,
-        plans_dir: raw.plans_dir.map(PathBuf::from),
+        plans_dir,
         results_link_expiry,
         test_poll_interval,
     }
+}
+
+/// The keys of `run`: `plans_dir`, `results_link_expiry` (S3 links last at most 7 days),
+/// `test_poll_interval`.
+fn test_settings(
+    check: &mut Checker,
+    prefix: &str,
+    [plans_dir, results_link_expiry, test_poll_interval]: [Option<&str>; 3],
+) -> (Option<PathBuf>, Duration, Duration) {
+    let results_link_expiry = check.duration(
+        &format!("{prefix}.results_link_expiry"),
+        results_link_expiry,
+        "24h",
+    );
+    if results_link_expiry > Duration::from_secs(7 * 24 * 3600) {
+        check.push(
+            &format!("{prefix}.results_link_expiry"),
+            "S3 links last at most 7 days (\"7d\")",
+        );
+    }
+    let test_poll_interval = check.duration(
+        &format!("{prefix}.test_poll_interval"),
+        test_poll_interval,
+        "15s",
+    );
+    if let Some(dir) = plans_dir {
+        if dir.trim().is_empty() {
+            check.push(&format!("{prefix}.plans_dir"), "must name a directory");
+        }
+    }
+    (
+        plans_dir.map(PathBuf::from),
+        results_link_expiry,
+        test_poll_interval,
+    )
 }
 
 /// `default_lease` and `max_lease`, with the defaults that keep cost safe (8h, 24h); a default

@@ -499,3 +499,36 @@ fn keep_runs_defaults_to_thirty_days() {
         "{errors}"
     );
 }
+
+#[test]
+fn plans_and_test_settings_are_checked_key_by_key() {
+    let config = load_ok(&format!(
+        "{MINIMAL}plans_dir = \"examples/plans\"\ntest_poll_interval = \"2s\"\n\
+         [plans.\"smoke.jmx\"]\nproperties = [\"host\", \"path\"]\nmax_error_percent = 2.5\n"
+    ));
+    let env = config.env(&crate::model::EnvName::new("lt1")).unwrap();
+    assert_eq!(env.plans_dir.as_deref(), Some(Path::new("examples/plans")));
+    assert_eq!(
+        env.results_link_expiry,
+        std::time::Duration::from_secs(24 * 3600)
+    );
+    assert_eq!(env.test_poll_interval, std::time::Duration::from_secs(2));
+    assert_eq!(config.plan("smoke.jmx").properties, ["host", "path"]);
+    assert_eq!(config.plan("smoke.jmx").max_error_percent, 2.5);
+    assert_eq!(config.plan("other.jmx"), PlanConfig::default());
+
+    let errors = errors_of(&format!(
+        "{MINIMAL}results_link_expiry = \"8d\"\nplans_dir = \" \"\n\
+         [plans.\"../x.jmx\"]\n[plans.\"ok.jmx\"]\nproperties = [\"a b\"]\nmax_error_percent = 120.0\n"
+    ));
+    assert_eq!(
+        errors,
+        [
+            "test.toml: environments.lt1.results_link_expiry: S3 links last at most 7 days (\"7d\")",
+            "test.toml: environments.lt1.plans_dir: must name a directory",
+            "test.toml: plans.\"../x.jmx\": a plan is named by its file: letters, digits, - _ . ending in .jmx",
+            "test.toml: plans.\"ok.jmx\".properties[0]: \"a b\" is not a property name (letters, digits, - _ .)",
+            "test.toml: plans.\"ok.jmx\".max_error_percent: must be a percentage from 0 to 100",
+        ]
+    );
+}

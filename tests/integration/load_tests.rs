@@ -11,37 +11,24 @@ use std::io::Read;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-/// Every SSM command moto has seen: `[(comment, command line, instance ids)]`, oldest first.
-fn ssm_commands(endpoint: &str) -> Vec<(String, String, Vec<String>)> {
+/// One SSM command as moto reports it: its command line and the instances it went to.
+#[derive(Debug)]
+struct SentCommand {
+    line: String,
+    instances: Vec<String>,
+}
+
+/// Every SSM command moto has seen, oldest first.
+fn ssm_commands(endpoint: &str) -> Vec<SentCommand> {
     let found = boto3(
         endpoint,
-        "cs = ssm.list_commands()['Commands']\n\
-         print(json.dumps([[c.get('Comment',''), c['Parameters']['commands'][0], c['InstanceIds'], \
-         c['RequestedDateTime'].isoformat()] for c in cs]))",
+        "cs = sorted(ssm.list_commands()['Commands'], key=lambda c: c['RequestedDateTime'])\n\
+         print(json.dumps([[c['Parameters']['commands'][0], c['InstanceIds']] for c in cs]))",
     );
-    let mut rows: Vec<(String, (String, String, Vec<String>))> = found
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| {
-            let ids = c[2]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|i| i.as_str().unwrap().to_string())
-                .collect();
-            (
-                c[3].as_str().unwrap().to_string(),
-                (
-                    c[0].as_str().unwrap().to_string(),
-                    c[1].as_str().unwrap().to_string(),
-                    ids,
-                ),
-            )
-        })
-        .collect();
-    rows.sort_by(|a, b| a.0.cmp(&b.0));
-    rows.into_iter().map(|(_, row)| row).collect()
+    let rows: Vec<(String, Vec<String>)> = serde_json::from_value(found).unwrap();
+    rows.into_iter()
+        .map(|(line, instances)| SentCommand { line, instances })
+        .collect()
 }
 
 fn bucket_keys(endpoint: &str, bucket: &str) -> Vec<String> {
@@ -81,16 +68,16 @@ fn wait_for_run_command(endpoint: &str, seen: usize) -> (String, String, Vec<Str
         if let Some(found) = commands
             .iter()
             .skip(seen)
-            .find(|(_, line, _)| line.starts_with("'loadtest-run'"))
+            .find(|command| command.line.starts_with("'loadtest-run'"))
         {
-            let line = &found.1;
+            let line = &found.line;
             let key = line
                 .split("'--test-id' '")
                 .nth(1)
                 .and_then(|rest| rest.split('\'').next())
                 .unwrap_or_else(|| panic!("no --test-id in {line}"))
                 .to_string();
-            return (key, line.clone(), found.2.clone());
+            return (key, line.clone(), found.instances.clone());
         }
         assert!(
             Instant::now() < deadline,
@@ -267,11 +254,11 @@ fn run_stop_results_and_a_waiting_scale_down_against_moto() {
     assert_eq!(stop.code, 0, "{}\n{}", stop.stdout, stop.stderr);
     let commands = ssm_commands(&endpoint);
     assert_eq!(
-        commands.last().unwrap().1,
+        commands.last().unwrap().line,
         "'loadtest-stop'",
         "{commands:?}"
     );
-    assert!(commands.last().unwrap().2.contains(&master[0]));
+    assert!(commands.last().unwrap().instances.contains(&master[0]));
     place_results(&endpoint, &bucket, &key, "csv-default.jtl", "finished");
     let (code, output) = finish(first, "the first run");
     assert_eq!(code, 0, "within the plan's 50 %: {output}");
