@@ -9,6 +9,8 @@
 //! - time from a signed `/loadtest up small` to the run's first `chat.postMessage`;
 //! - a burst of `status` once the environment is deployed: how many Terraform state reads it
 //!   started (one per environment, not one per command);
+//! - 1,000 slow-loris connections held open (half a request head each): serve's RSS and a
+//!   signed `status`'s ack meanwhile;
 //! - the outbox: 1,000 answers queued across 20 channels during a Slack outage
 //!   (`BENCH_OUTAGE_SECONDS`, default 300), then drained: none lost or duplicated, each
 //!   channel in outbox order, and how long the drain took.
@@ -572,6 +574,8 @@ fn main() {
         "",
     );
 
+    slow_connections(&runtime, &address, child.id());
+
     // Slash command → the run's first channel message.
     let mut to_first_message = Vec::new();
     for run in 1..=scale(5).min(5) {
@@ -649,6 +653,46 @@ fn main() {
     // SAFETY: signalling our own child process.
     unsafe { libc::kill(child.id() as libc::pid_t, libc::SIGTERM) };
     let _ = child.wait();
+}
+
+/// 1,000 connections that each sent half a request head and wait (slow-loris), held while
+/// 20 signed `status` commands are sent one at a time: serve's RSS and those acks. Measured
+/// within the header read timeout, so the slow connections are all still open.
+fn slow_connections(runtime: &tokio::runtime::Runtime, address: &str, pid: u32) {
+    use std::io::Write;
+    let held = scale(1000);
+    let mut slow = Vec::new();
+    for _ in 0..held {
+        let Ok(mut stream) = std::net::TcpStream::connect(address) else {
+            break;
+        };
+        let _ = stream.write_all(b"POST /slack/commands HTTP/1.1\r\nHost: bench\r\n");
+        slow.push(stream);
+    }
+    std::thread::sleep(Duration::from_millis(500));
+    let rss = rss_mb(pid);
+    let mut acks: Vec<Duration> = (0..20)
+        .map(|_| runtime.block_on(post_command(address, &form("status"))))
+        .filter(|answer| answer.status == 200)
+        .map(|answer| answer.seen)
+        .collect();
+    let answered = acks.len();
+    acks.sort();
+    row(
+        &format!("{} slow connections held: RSS of serve", slow.len()),
+        format!("{rss:.1} MB"),
+        "",
+    );
+    row(
+        "  … signed `status` meanwhile: answered",
+        format!("{answered}/20"),
+        "all",
+    );
+    if answered > 0 {
+        row("  … p50 as seen", ms(percentile(&acks, 0.5)), "");
+        row("  … max as seen", ms(percentile(&acks, 1.0)), "< 3 s");
+    }
+    drop(slow);
 }
 
 /// 1,000 answers (refusals of unique texts, so each is recognisable) queued across 20

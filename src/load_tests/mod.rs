@@ -9,11 +9,11 @@
 //! (across processes), ended once (`finish_test` is conditional), and watched again after a
 //! restart ([`LoadTests::resume`]).
 //!
-//! The live message shows elapsed and remaining time, not live throughput: the figures of a
-//! running test are on the environment's Grafana (the JTL exporter on the master feeds
-//! Prometheus), one click away with the test's range; reading them into Slack would need a
-//! Prometheus query through SSM every few seconds for what the dashboard already shows.
+//! The live message shows elapsed and remaining time and, once the master has samples, the
+//! test's throughput, error %, p95 and active threads, read from the master's JTL exporter
+//! through SSM ([`live`]); the full picture is on Grafana, linked with the test's range.
 
+mod live;
 mod watch;
 
 use crate::aws::load_test::{plan_files, TestAws};

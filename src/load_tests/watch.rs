@@ -3,6 +3,7 @@
 //! bucket (the master writes it last, after the JTL and the report), then the results
 //! summarised and posted. A test whose results never come is `lost` at its deadline.
 
+use super::live::{read_argv, Reading};
 use super::{LoadTests, TestOutcome, TestSite};
 use crate::aws::load_test::TestAws;
 use crate::config::format_duration;
@@ -18,6 +19,15 @@ use std::time::Duration;
 /// How long past its expected end a test may take to report (JMeter's shutdown, the report,
 /// the upload) before it counts as lost.
 const REPORT_GRACE: Duration = Duration::from_secs(15 * 60);
+
+/// The live figures of one test: the SSM command reading the exporter's file that has not
+/// answered yet, and the last two readings (throughput is their difference).
+#[derive(Default)]
+struct LiveReads {
+    pending: Option<String>,
+    latest: Option<Reading>,
+    earlier: Option<Reading>,
+}
 
 /// What the master's `status.json` says.
 #[derive(serde::Deserialize)]
@@ -51,9 +61,10 @@ impl LoadTests {
             + chrono::Duration::from_std(REPORT_GRACE).unwrap_or_default();
         let handle = services.outlet.post(
             &record.channel,
-            &self.live_message(&record, &site, Utc::now()),
+            &self.live_message(&record, &site, Utc::now(), None),
         );
         let mut start_checked = false;
+        let mut live = LiveReads::default();
         loop {
             tokio::time::sleep(poll).await;
             let current = services.store.get_test(record.id).ok().flatten();
@@ -96,26 +107,73 @@ impl LoadTests {
             }
             let now = Utc::now();
             if now > deadline {
-                let end = TestEnd {
-                    error: Some("no results by the test's deadline".into()),
-                    ..TestEnd::default()
-                };
-                let text = format!(
-                    "*[{}] test #{} lost* `{}`: no results in s3://{}/results/{}/ by {}; \
-                     the master may have stopped (see `status`)",
-                    record.env,
-                    record.id,
-                    record.plan,
-                    site.bucket,
-                    record.key,
-                    services.format_time(&record.env, deadline)
-                );
-                self.end(&record, &handle, TestState::Lost, end, text, None);
+                self.lost(&record, &handle, &site, deadline);
                 return;
             }
-            let live = self.live_message(&record, &site, now);
-            services.outlet.update(&handle, &live, UpdateKind::Progress);
+            let figures = if start_checked {
+                self.live_figures(&aws, &site, &record, &mut live).await
+            } else {
+                None
+            };
+            let message = self.live_message(&record, &site, now, figures);
+            services
+                .outlet
+                .update(&handle, &message, UpdateKind::Progress);
         }
+    }
+
+    /// The latest figures of the running test: the answer to the last reading's command if it
+    /// came, then the next reading asked for. Figures lag one poll; a master that cannot be
+    /// asked shows none (the Grafana link still does).
+    async fn live_figures(
+        &self,
+        aws: &TestAws,
+        site: &TestSite,
+        record: &TestRecord,
+        live: &mut LiveReads,
+    ) -> Option<String> {
+        if let Some(command) = live.pending.clone() {
+            if let Ok(result) = aws.command_result(&command, &site.instance).await {
+                if result.is_done() {
+                    live.pending = None;
+                    let now = std::time::Instant::now();
+                    if let Some(reading) = Reading::parse(&result.output, &record.key, now) {
+                        live.earlier = live.latest.replace(reading);
+                    }
+                }
+            }
+        }
+        if live.pending.is_none() {
+            let comment = format!("loadtest {}: figures", record.key);
+            live.pending = aws.send(&site.instance, &comment, &read_argv()).await.ok();
+        }
+        let latest = live.latest.as_ref()?;
+        Some(latest.figures(live.earlier.as_ref()))
+    }
+
+    /// No results by the deadline: the master or its upload went away.
+    fn lost(
+        &self,
+        record: &TestRecord,
+        handle: &MessageHandle,
+        site: &TestSite,
+        deadline: DateTime<Utc>,
+    ) {
+        let end = TestEnd {
+            error: Some("no results by the test's deadline".into()),
+            ..TestEnd::default()
+        };
+        let text = format!(
+            "*[{}] test #{} lost* `{}`: no results in s3://{}/results/{}/ by {}; \
+             the master may have stopped (see `status`)",
+            record.env,
+            record.id,
+            record.plan,
+            site.bucket,
+            record.key,
+            self.services.format_time(&record.env, deadline)
+        );
+        self.end(record, handle, TestState::Lost, end, text, None);
     }
 
     /// `None` while the start command runs, `Some(Ok)` once it succeeded, `Some(Err(output))`
@@ -285,7 +343,13 @@ impl LoadTests {
     }
 
     /// The running test: elapsed and remaining, the Grafana link, [Stop test].
-    fn live_message(&self, record: &TestRecord, site: &TestSite, now: DateTime<Utc>) -> Message {
+    fn live_message(
+        &self,
+        record: &TestRecord,
+        site: &TestSite,
+        now: DateTime<Utc>,
+        figures: Option<String>,
+    ) -> Message {
         let elapsed = (now - record.created_at).to_std().unwrap_or_default();
         let progress = match record.expected_end_at {
             Some(end) if record.args.contains("duration=") => {
@@ -304,6 +368,10 @@ impl LoadTests {
             "*[{}] test #{}* `{}` by <@{}>: {progress}",
             record.env, record.id, record.args, record.actor
         );
+        if let Some(figures) = figures {
+            text.push('\n');
+            text.push_str(&figures);
+        }
         if let Some(grafana) = &site.grafana_url {
             text.push_str(&format!(
                 "\n<{}/d/loadtest-jmeter?var-test_id={}&from={}&to=now|Grafana: this test live>",
