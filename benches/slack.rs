@@ -16,7 +16,8 @@
 //!   channel in outbox order, and how long the drain took.
 //!
 //! Prints a table; asserts nothing about time (figures are for the closing note).
-//! `BENCH_BOT=<path>` measures another build of the bot (an older commit) with the same load.
+//! `BENCH_BOT=<path>` measures another build of the bot (an older commit) with the same load;
+//! `BENCH_BOT_ROOT=<its source tree>` gives it its own templates and sizes.
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -69,15 +70,25 @@ async fn web_api(State(calls): State<Calls>, uri: Uri, body: Bytes) -> axum::res
         .into_response()
 }
 
+/// The bench's config. `BENCH_BOT_ROOT`: the source tree of the `BENCH_BOT` build, whose
+/// templates and sizes it gets (templates change with the views a build renders), and no
+/// `env_passthrough` (a key builds before the hardening refuse; they pass every variable on).
 fn write_config(root: &Path, dir: &Path) -> PathBuf {
     let config = dir.join("bench.toml");
+    let bot_root = std::env::var_os("BENCH_BOT_ROOT").map(PathBuf::from);
+    let passthrough = if bot_root.is_some() {
+        ""
+    } else {
+        "env_passthrough = [\"FAKE_TF_CALLS\"]"
+    };
+    let files = bot_root.unwrap_or_else(|| root.to_path_buf());
     let text = format!(
         r#"
 [terraform]
 binary = "{root}/tests/support/fake-terraform"
-env_passthrough = ["FAKE_TF_CALLS"]
-sizes = "{root}/commands/sizes.toml"
-templates = "{root}/commands/templates"
+{passthrough}
+sizes = "{files}/commands/sizes.toml"
+templates = "{files}/commands/templates"
 [store]
 dir = "{state}"
 [environments.local]
@@ -92,6 +103,7 @@ aws_endpoint = "http://127.0.0.1:9"
 operators = ["U0BENCH"]
 "#,
         root = root.display(),
+        files = files.display(),
         state = dir.join("state").display(),
     );
     std::fs::write(&config, text).unwrap();

@@ -98,6 +98,20 @@ impl Tracked {
     }
 }
 
+/// A connection idle for less than this is never closed to make room under the cap: in a
+/// burst, a connection's request may wait this long in the socket before hyper reads it, and
+/// closing it then loses a command; a slow-loris client is idle far longer.
+const EVICTABLE_AFTER_MS: u64 = 1_000;
+
+/// The connection idle the longest, if one has been idle at least `at_least_ms`.
+fn longest_idle(open: &HashMap<u64, Arc<Tracked>>, now_ms: u64, at_least_ms: u64) -> Option<u64> {
+    open.iter()
+        .filter_map(|(id, tracked)| tracked.idle_for(now_ms).map(|idle| (*id, idle)))
+        .filter(|&(_, idle)| idle >= at_least_ms)
+        .max_by_key(|&(_, idle)| idle)
+        .map(|(id, _)| id)
+}
+
 /// The open connections, for the cap and the idle sweep.
 struct Registry {
     started: Instant,
@@ -110,8 +124,11 @@ impl Registry {
         self.started.elapsed().as_millis() as u64
     }
 
-    /// Registers a new connection, closing the longest-idle one when at `cap`; `None` when
-    /// every open connection is busy with a request (the new one is refused instead).
+    /// Registers a new connection. At `cap`, the longest-idle connection idle for at least
+    /// [`EVICTABLE_AFTER_MS`] is closed to make room; when every connection is younger (a
+    /// burst whose requests hyper has not read yet, not slow clients), the new one is admitted
+    /// up to twice the cap, and only then is the longest-idle one closed whatever its age.
+    /// `None` when every open connection is busy with a request (the new one is refused).
     fn admit(&self, cap: usize) -> Option<(u64, Arc<Tracked>)> {
         let now = self.now_ms();
         let mut open = self
@@ -119,11 +136,12 @@ impl Registry {
             .lock()
             .unwrap_or_else(|poison| poison.into_inner());
         if open.len() >= cap {
-            let (&victim, _) = open
-                .iter()
-                .filter_map(|(id, tracked)| tracked.idle_for(now).map(|idle| (id, idle)))
-                .max_by_key(|&(_, idle)| idle)?;
-            if let Some(tracked) = open.remove(&victim) {
+            let victim = match longest_idle(&open, now, EVICTABLE_AFTER_MS) {
+                Some(victim) => Some(victim),
+                None if open.len() < cap.saturating_mul(2) => None,
+                None => Some(longest_idle(&open, now, 0)?),
+            };
+            if let Some(tracked) = victim.and_then(|victim| open.remove(&victim)) {
                 tracked.close.notify_one();
             }
         }
@@ -145,8 +163,10 @@ impl Registry {
             .remove(&id);
     }
 
-    /// Closes every connection idle for longer than `limit`.
-    fn close_idle(&self, limit: Duration) {
+    /// Closes every connection idle for longer than `limit`, then, while more than `cap` are
+    /// open (a burst admitted past the cap), the longest-idle ones old enough to be slow
+    /// clients.
+    fn close_idle(&self, limit: Duration, cap: usize) {
         let now = self.now_ms();
         let limit = limit.as_millis() as u64;
         let mut open = self
@@ -160,6 +180,14 @@ impl Registry {
             }
             _ => true,
         });
+        while open.len() > cap {
+            let Some(victim) = longest_idle(&open, now, EVICTABLE_AFTER_MS) else {
+                break;
+            };
+            if let Some(tracked) = open.remove(&victim) {
+                tracked.close.notify_one();
+            }
+        }
     }
 
     fn len(&self) -> usize {
@@ -183,7 +211,7 @@ pub async fn serve(
         next_id: AtomicU64::new(0),
         open: Mutex::new(HashMap::new()),
     });
-    let sweeper = tokio::spawn(sweep_idle(Arc::clone(&registry), limits.idle_timeout));
+    let sweeper = tokio::spawn(sweep_idle(Arc::clone(&registry), limits));
     loop {
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
@@ -223,11 +251,11 @@ async fn stopped(stop: &mut watch::Receiver<bool>) {
     let _ = stop.wait_for(|stop| *stop).await;
 }
 
-async fn sweep_idle(registry: Arc<Registry>, idle_timeout: Duration) {
+async fn sweep_idle(registry: Arc<Registry>, limits: Limits) {
     let mut tick = tokio::time::interval(Duration::from_millis(500));
     loop {
         tick.tick().await;
-        registry.close_idle(idle_timeout);
+        registry.close_idle(limits.idle_timeout, limits.max_connections);
     }
 }
 
@@ -331,4 +359,52 @@ fn too_large(limits: Limits) -> Response {
         ),
     )
         .into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A registry whose clock reads 5 s, so a connection can be made to look idle that long.
+    fn registry() -> Registry {
+        Registry {
+            started: Instant::now() - Duration::from_secs(5),
+            next_id: AtomicU64::new(0),
+            open: Mutex::new(HashMap::new()),
+        }
+    }
+
+    #[test]
+    fn a_burst_past_the_cap_is_admitted_and_only_old_idle_connections_make_room() {
+        let registry = registry();
+        registry.admit(2).unwrap();
+        registry.admit(2).unwrap();
+        // A burst of fresh connections (their requests not read yet) is admitted past the cap.
+        registry.admit(2).unwrap();
+        registry.admit(2).unwrap();
+        assert_eq!(registry.len(), 4);
+        // At twice the cap the longest-idle one goes, whatever its age.
+        registry.admit(2).unwrap();
+        assert_eq!(registry.len(), 4);
+
+        // A connection idle for seconds (a slow client) makes room at once.
+        let registry = self::registry();
+        let slow = registry.admit(2).unwrap().1;
+        slow.last_active_ms.store(0, Ordering::Release);
+        registry.admit(2).unwrap();
+        registry.admit(2).unwrap();
+        assert_eq!(registry.len(), 2, "the slow one was closed for the new one");
+        // The sweep brings a burst back to the cap, oldest idle first, sparing fresh ones.
+        for _ in 0..3 {
+            registry.admit(2).unwrap();
+        }
+        assert_eq!(registry.len(), 4);
+        registry.close_idle(Duration::from_secs(60), 2);
+        assert_eq!(registry.len(), 4, "fresh connections are not swept");
+        for tracked in registry.open.lock().unwrap().values().take(3) {
+            tracked.last_active_ms.store(0, Ordering::Release);
+        }
+        registry.close_idle(Duration::from_secs(60), 2);
+        assert_eq!(registry.len(), 2);
+    }
 }
