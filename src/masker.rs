@@ -1,5 +1,6 @@
 //! Fail-closed masking: replaces secret values and secret-looking text with `***` in everything
-//! sent to Slack or stored (SPEC §7). Knows nothing about where text goes.
+//! sent to Slack or stored: nothing leaves or is kept unmasked. Knows nothing about where
+//! text goes.
 //!
 //! Which environment variables are secret ([`is_secret_env_name`]):
 //! - `AWS_SECRET_ACCESS_KEY`, `AWS_SESSION_TOKEN`, `AWS_SECURITY_TOKEN`;

@@ -1,4 +1,4 @@
-//! Approval decisions on runs (SPEC §9): waiting for a decision, Apply, Cancel, expiry.
+//! Approval decisions on runs: waiting for a decision, Apply, Cancel, expiry.
 //! Owns the atomicity: a decision is one conditional UPDATE, so when two people (or two
 //! processes, or one double click) decide at once exactly one wins. Who *may* approve is the
 //! policy module's question, not this one's.

@@ -1,6 +1,6 @@
 //! The `audit` table: every command the bot received and what it decided, denials included
-//! (SPEC §9). Append-only. The caller masks the command text before it gets here; this file
-//! stores what it is given and never edits or deletes a row.
+//! (so an access review sees who tried what). Append-only. The caller masks the command text
+//! before it gets here; this file stores what it is given and never edits or deletes a row.
 
 use super::{limit_param, millis, time_column, Store, StoreError};
 use crate::model::{ChannelId, EnvName, RunId, SlackUserId};

@@ -1,6 +1,6 @@
 //! The `schedule_fires` table: which occurrence of which schedule has fired for which
-//! environment, so a restart (or a second process) never fires the same occurrence twice
-//! (SPEC §10). Computing occurrences from cron is the schedule module's job, not this one's.
+//! environment, so a restart (or a second process) never fires the same occurrence twice.
+//! Computing occurrences from cron is the schedule module's job, not this one's.
 
 use super::CachedStatements as _;
 use super::{millis, optional_time_column, Store, StoreError};

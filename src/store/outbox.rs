@@ -1,5 +1,5 @@
 //! The `outbox` table: Slack messages accepted for delivery but not yet delivered, kept so
-//! they go out later, in order, after a Slack outage or a restart (SPEC §11). Stores opaque
+//! they go out later, in order, after a Slack outage or a restart. Stores opaque
 //! JSON payloads; what they mean on the wire is the slack module's business.
 
 use super::CachedStatements as _;

@@ -44,7 +44,8 @@ pub struct ApplySummary {
 }
 
 impl fmt::Display for ApplySummary {
-    /// Exactly Terraform's wording, which SPEC §7 puts in the message text.
+    /// Exactly Terraform's wording (`N added, N changed, N destroyed`), so the result a run
+    /// posts reads like the apply someone would have run by hand.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
             f,
