@@ -205,7 +205,7 @@ async fn carry_out(
                 .store
                 .record_fire(schedule, env, occurrence.nominal.and_utc(), now)?
             {
-                fire(app, schedule, env, what, *late_by).await?;
+                fire(app, schedule, env, what, *late_by, now).await?;
             }
         }
         PlannedAction::SkipFire {
@@ -273,10 +273,11 @@ async fn fire(
     env: &EnvName,
     what: &ScheduleAction,
     late_by: Option<chrono::TimeDelta>,
+    now: DateTime<Utc>,
 ) -> anyhow::Result<()> {
     if matches!(what, ScheduleAction::Down | ScheduleAction::Off) {
         app.store.clear_lease(env)?;
-        if park_behind_test(app, env, &what.to_string(), Utc::now())? {
+        if park_behind_test(app, env, &what.to_string(), now)? {
             return Ok(());
         }
     }

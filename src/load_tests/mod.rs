@@ -88,27 +88,20 @@ impl LoadTests {
     pub fn check_request(&self, env: &EnvName, test: &TestRequest) -> Result<(), String> {
         let plans = self.plans(env)?;
         if !plans.contains(&test.plan) {
-            let known = if plans.is_empty() {
-                "none".to_string()
-            } else {
-                plans.join(", ")
-            };
             return Err(format!(
-                "no plan `{}` in plans_dir; plans: {known}",
-                test.plan
+                "no plan `{}` in plans_dir; plans: {}",
+                test.plan,
+                list_or_none(&plans)
             ));
         }
         let allowed = self.services.config.plan(&test.plan).properties;
         for (name, _) in &test.properties {
             if !allowed.contains(name) {
-                let allowed = if allowed.is_empty() {
-                    "none".to_string()
-                } else {
-                    allowed.join(", ")
-                };
                 return Err(format!(
-                    "`{}` takes no property `-J{name}`; allowed: {allowed} ([plans.\"{}\"] properties)",
-                    test.plan, test.plan
+                    "`{}` takes no property `-J{name}`; allowed: {} ([plans.\"{}\"] properties)",
+                    test.plan,
+                    list_or_none(&allowed),
+                    test.plan
                 ));
             }
         }
@@ -306,6 +299,30 @@ impl LoadTests {
             }
         });
     }
+}
+
+/// `a, b, c`, or `none`.
+fn list_or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
+    }
+}
+
+/// ` ✓` when a test's error rate stayed within its plan's threshold, ` ✗` when not, nothing
+/// while that is not known.
+pub fn verdict_mark(passed: Option<bool>) -> &'static str {
+    match passed {
+        Some(true) => " ✓",
+        Some(false) => " ✗",
+        None => "",
+    }
+}
+
+/// The results summary the store keeps for a test that has results.
+pub fn summary_of(record: &TestRecord) -> Option<crate::results::TestSummary> {
+    serde_json::from_str(record.summary.as_deref()?).ok()
 }
 
 /// The master's command line for a test (each word single-quoted on the way).

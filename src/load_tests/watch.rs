@@ -4,7 +4,7 @@
 //! summarised and posted. A test whose results never come is `lost` at its deadline.
 
 use super::live::{read_argv, Reading};
-use super::{LoadTests, TestOutcome, TestSite};
+use super::{summary_of, verdict_mark, LoadTests, TestOutcome, TestSite};
 use crate::aws::load_test::TestAws;
 use crate::config::format_duration;
 use crate::outlet::{MessageHandle, UpdateKind};
@@ -401,20 +401,16 @@ fn whole_seconds(duration: Duration) -> String {
 
 /// A test's end as the store recorded it, for a watcher that did not record it itself.
 fn ended_text(record: &TestRecord) -> String {
-    let verdict = match record.passed {
-        Some(true) => " ✓",
-        Some(false) => " ✗",
-        None => "",
-    };
     let mut text = format!(
-        "*[{}] test #{} {}*{verdict} `{}` by <@{}>",
-        record.env, record.id, record.state, record.args, record.actor
+        "*[{}] test #{} {}*{} `{}` by <@{}>",
+        record.env,
+        record.id,
+        record.state,
+        verdict_mark(record.passed),
+        record.args,
+        record.actor
     );
-    if let Some(summary) = record
-        .summary
-        .as_deref()
-        .and_then(|json| serde_json::from_str::<TestSummary>(json).ok())
-    {
+    if let Some(summary) = summary_of(record) {
         text.push('\n');
         text.push_str(&summary_mrkdwn(&summary));
     } else if let Some(error) = &record.error {

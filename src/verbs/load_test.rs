@@ -103,10 +103,7 @@ pub fn compare(app: &App, request: &Request, env: &EnvName, a: i64, b: i64) -> R
             .map_err(|error| format!("cannot read test #{id}: {error}"))?
             .filter(|record| &record.env == env)
             .ok_or_else(|| format!("`{env}` has no test #{id} (see `history`)"))?;
-        let summary = record
-            .summary
-            .as_deref()
-            .and_then(|json| serde_json::from_str(json).ok())
+        let summary = crate::load_tests::summary_of(&record)
             .ok_or_else(|| format!("test #{id} has no results ({})", record.state))?;
         Ok((record, summary))
     };

@@ -234,15 +234,8 @@ fn test_lines(app: &App, env: &EnvName, count: usize) -> Vec<String> {
         .iter()
         .map(|test| {
             let when = app.format_time(env, test.finished_at.unwrap_or(test.created_at));
-            let verdict = match test.passed {
-                Some(true) => " ✓",
-                Some(false) => " ✗",
-                None => "",
-            };
-            let figures = test
-                .summary
-                .as_deref()
-                .and_then(|json| serde_json::from_str::<crate::results::TestSummary>(json).ok())
+            let verdict = crate::load_tests::verdict_mark(test.passed);
+            let figures = crate::load_tests::summary_of(test)
                 .map(|s| {
                     format!(
                         " {} samples, {:.2} % errors, p95 {} ms",

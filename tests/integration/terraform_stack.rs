@@ -5,7 +5,7 @@
 //! Every Terraform file written (data dir, state, plans, tfvars) lives in a temp directory; the
 //! lifecycle test proves nothing appeared under `terraform/`.
 
-use crate::support::moto::MotoServer;
+use crate::support::moto::{boto3, MotoServer};
 use crate::support::{repo_root, terraform_binary, terraform_tree_snapshot, Terraform};
 use serde_json::{json, Map, Value};
 use std::collections::{BTreeMap, BTreeSet};
@@ -194,32 +194,6 @@ fn base64_decode(text: &str) -> Vec<u8> {
         out.extend_from_slice(&bytes[1..chunk.len()]);
     }
     out
-}
-
-/// Runs a Python snippet with boto3 clients `autoscaling` and `s3` bound to the emulator; its
-/// stdout is JSON.
-fn boto3(endpoint: &str, code: &str) -> Value {
-    let program = format!(
-        "import boto3, datetime, json\nkw = dict(region_name='us-east-1', endpoint_url='{endpoint}', \
-         aws_access_key_id='test', aws_secret_access_key='test')\n\
-         autoscaling = boto3.client('autoscaling', **kw)\ns3 = boto3.client('s3', **kw)\n{code}\n"
-    );
-    let output = Command::new(crate::support::moto::python())
-        .args(["-c", &program])
-        .stdin(Stdio::null())
-        .output()
-        .expect("run python with boto3");
-    assert!(
-        output.status.success(),
-        "boto3 snippet failed:\n{code}\n{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap_or_else(|e| {
-        panic!(
-            "boto3 snippet printed no JSON ({e}): {}",
-            String::from_utf8_lossy(&output.stdout)
-        )
-    })
 }
 
 /// The slaves' lifecycle hooks and scheduled actions, as the emulator reports them.
