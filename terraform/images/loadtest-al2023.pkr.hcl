@@ -1,7 +1,7 @@
 # An Amazon Linux 2023 image for the JMeter hosts (master and slaves) with their software already
 # installed, for teams who want a scale-up to boot in seconds: Java 17 (Amazon Corretto,
 # headless), Apache JMeter and the Prometheus node exporter, from the same pinned, checksummed
-# artifacts the boot scripts use (terraform/modules/jmeter/artifacts.json), at the paths the boot
+# artifacts the boot scripts use (terraform/modules/artifacts/artifacts.json), at the paths the boot
 # scripts look for, so a host booted from it skips every download. Pass the AMI id as the
 # environment's ami_id (terraform/README.md, "A faster boot: the Packer image").
 #
@@ -31,7 +31,7 @@ variable "subnet_id" {
 
 variable "artifacts_manifest" {
   type        = string
-  default     = "../modules/jmeter/artifacts.json"
+  default     = "../modules/artifacts/artifacts.json"
   description = "The pinned artifact manifest, relative to the directory packer runs in (terraform/images): a JSON list of {name, version, file, unpacks_to, sha256 or sha512, urls}."
 }
 

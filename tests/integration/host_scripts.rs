@@ -241,7 +241,8 @@ fn sha256(path: &Path) -> String {
         .to_string()
 }
 
-/// Fake artifacts: a JMeter tarball holding the stub programs, a node_exporter tarball.
+/// Fake artifacts: a JMeter tarball holding the stub programs, node_exporter and Prometheus
+/// tarballs.
 /// Returns the manifest entries (HCL) with their real checksums.
 fn make_artifacts(dir: &Path) -> String {
     let build = dir.join("build");
@@ -257,6 +258,12 @@ fn make_artifacts(dir: &Path) -> String {
     write_exec(
         &build.join("node_exporter-1.8.2.linux-amd64/node_exporter"),
         "#!/bin/sh\n",
+    );
+    let prometheus = build.join("prometheus-2.54.0.linux-amd64");
+    write_exec(&prometheus.join("prometheus"), "#!/bin/sh\n");
+    write_exec(
+        &prometheus.join("promtool"),
+        "#!/bin/sh\necho \"promtool $*\" >>\"$STUB_LOG\"\n",
     );
     let tar = |file: &str, top: &str| {
         let status = Command::new("tar")
@@ -275,10 +282,15 @@ fn make_artifacts(dir: &Path) -> String {
         "node_exporter-1.8.2.linux-amd64.tar.gz",
         "node_exporter-1.8.2.linux-amd64",
     );
+    let prom_sum = tar(
+        "prometheus-2.54.0.linux-amd64.tar.gz",
+        "prometheus-2.54.0.linux-amd64",
+    );
     format!(
         r#"[
   {{ name = "jmeter", file = "apache-jmeter-5.6.3.tgz", unpacks_to = "apache-jmeter-5.6.3", sha256 = "{jm_sum}", urls = ["https://mirror.example/jmeter/apache-jmeter-5.6.3.tgz"] }},
   {{ name = "node_exporter", file = "node_exporter-1.8.2.linux-amd64.tar.gz", unpacks_to = "node_exporter-1.8.2.linux-amd64", sha256 = "{ne_sum}", urls = ["https://mirror.example/ne/node_exporter-1.8.2.linux-amd64.tar.gz"] }},
+  {{ name = "prometheus", file = "prometheus-2.54.0.linux-amd64.tar.gz", unpacks_to = "prometheus-2.54.0.linux-amd64", sha256 = "{prom_sum}", urls = ["https://mirror.example/prom/prometheus-2.54.0.linux-amd64.tar.gz"] }},
 ]"#
     )
 }
@@ -296,8 +308,9 @@ fn render(artifacts_dir: &Path) -> BTreeMap<String, String> {
 locals {{
   jm  = "{jm}"
   mon = "{mon}"
+  artifacts_script = templatefile("{artifacts}/fetch.sh.tpl", {{ artifacts = {manifest} }})
   common = templatefile("${{local.jm}}/templates/common.sh.tpl", {{
-    artifacts = {manifest}
+    artifacts_script = local.artifacts_script
     environment_name = "hs", region = "eu-central-1", bucket = "{BUCKET}"
     ready_prefix = "/loadtest/hs/ready/", ready_timeout = 300, asg_name = "lt-hs-jmeter-slaves"
     server_port = 1099, client_rmi_port = 60000, client_tries = 3, client_retries_delay_ms = 5000
@@ -323,8 +336,8 @@ output "scripts" {{
       loadtest_jtl_exporter = file("${{local.jm}}/files/loadtest-jtl-exporter")
     }})
     prometheus = templatefile("${{local.mon}}/templates/prometheus.sh.tpl", {{
-      common = local.mon_common, environment_name = "hs", region = "eu-central-1",
-      prometheus_version = "2.53.2", retention = "30d", metrics_port = 9270
+      common = local.mon_common, artifacts_script = local.artifacts_script,
+      environment_name = "hs", region = "eu-central-1", retention = "30d", metrics_port = 9270
     }})
     grafana = templatefile("${{local.mon}}/templates/grafana.sh.tpl", {{
       common = local.mon_common, environment_name = "hs", grafana_version = "10.4.5",
@@ -335,6 +348,7 @@ output "scripts" {{
 "#,
         jm = jm.display(),
         mon = mon.display(),
+        artifacts = modules.join("artifacts").display(),
     );
     std::fs::write(root.path().join("main.tf"), config).unwrap();
     let tf = |args: &[&str]| {
@@ -583,14 +597,28 @@ fn assert_exporter_installed(host: &Host) {
 fn monitoring_boots_write_scrape_targets_grafana_provisioning_and_readiness() {
     let host = Host::new();
     let scripts = render(&host.path("mirror"));
-    // Prometheus is already installed (baked or a previous boot): stub binaries.
-    write_exec(&host.root().join("usr/local/bin/prometheus"), "#!/bin/sh\n");
-    write_exec(
-        &host.root().join("usr/local/bin/promtool"),
-        "#!/bin/sh\necho \"promtool $*\" >>\"$STUB_LOG\"\n",
-    );
     let out = host.boot(&scripts["prometheus"], &[("STUB_LISTEN_AFTER", "2")]);
     assert!(out.status.success(), "{}", text(&out));
+    // Prometheus comes from the pinned artifact set: the bucket lacked it, so the mirror gave
+    // it once, it was verified and put in the bucket; its binaries are installed from /opt and
+    // promtool checked the configuration it wrote.
+    let tarball = "prometheus-2.54.0.linux-amd64.tar.gz";
+    assert!(host.s3(&format!("artifacts/{tarball}")).is_file());
+    let log = host.log();
+    let fetched = position(&log, &format!("mirror.example/prom/{tarball}"));
+    assert!(
+        fetched.is_some_and(|i| log[i].starts_with("curl ")),
+        "{log:#?}"
+    );
+    assert!(!log.iter().any(|l| l.contains("github.com")), "{log:#?}");
+    for program in ["prometheus", "promtool"] {
+        assert!(host.root().join("usr/local/bin").join(program).is_file());
+    }
+    let checked = position(&log, "promtool check config").expect("promtool ran");
+    assert!(
+        log[checked].contains("/etc/prometheus/prometheus.yml"),
+        "{log:#?}"
+    );
     let yml = host.read("etc/prometheus/prometheus.yml");
     assert!(
         yml.contains("job_name: jmeter-node") && yml.contains("port: 9100"),
@@ -969,6 +997,33 @@ fn loadtest_run_refuses_bad_arguments_and_loadtest_stop_stops() {
     let now = host.run(&["loadtest-stop", "--now"], &[]);
     assert!(now.status.success(), "{}", text(&now));
     assert!(position(&host.log(), "stoptest.sh").is_some());
+    // JMeter ended within the grace: its own script uploads, nothing is killed.
+    assert!(position(&host.log(), "systemctl kill").is_none());
+    assert!(!host.s3("results/t-9/status.json").exists());
+
+    // JMeter still there after the grace: the unit is killed and this script uploads the
+    // partial results, status.json last, so the bot need not wait for the expected end.
+    std::fs::write(
+        host.root().join("var/lib/jmeter/results/t-9/results.jtl"),
+        "timeStamp,elapsed,label\n1,2,home\n",
+    )
+    .unwrap();
+    let killed = host.run(
+        &["loadtest-stop", "--now"],
+        &[("STUB_IS_ACTIVE", "0"), ("LOADTEST_STOP_GRACE", "1")],
+    );
+    assert!(killed.status.success(), "{}", text(&killed));
+    let log = host.log();
+    let kill = position(&log, "systemctl kill --signal=SIGKILL loadtest-test-t-9").expect("killed");
+    let jtl = position(&log, "results/t-9/results.jtl").expect("partial JTL uploaded");
+    let status = position(&log, "results/t-9/status.json").expect("status uploaded");
+    assert!(kill < jtl && jtl < status, "{log:#?}");
+    assert_eq!(
+        std::fs::read_to_string(host.s3("results/t-9/status.json")).unwrap(),
+        "{\"state\":\"stopped\",\"exit\":137}\n"
+    );
+    assert!(host.s3("results/t-9/results.jtl").is_file());
+    assert!(!host.root().join("var/lib/jmeter/current-test").exists());
     let bad = host.run(&["loadtest-stop", "--later"], &[]);
     assert_eq!(bad.status.code(), Some(2));
 }

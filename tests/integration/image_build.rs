@@ -74,7 +74,7 @@ fn packer_files_are_well_formed_canonical_hcl() {
 fn packer_template_builds_al2023_from_the_shared_manifest() {
     let template = std::fs::read_to_string(images_dir().join("loadtest-al2023.pkr.hcl")).unwrap();
     // The manifest the boot scripts use, by default, relative to terraform/images.
-    assert!(template.contains(r#"default     = "../modules/jmeter/artifacts.json""#));
+    assert!(template.contains(r#"default     = "../modules/artifacts/artifacts.json""#));
     assert!(template.contains(r#"default     = ["jmeter", "node_exporter"]"#));
     assert!(template.contains(r#"source "amazon-ebs" "al2023""#));
     assert!(template.contains(r#"name                = "al2023-ami-2023.*-kernel-*-x86_64""#));
@@ -82,11 +82,12 @@ fn packer_template_builds_al2023_from_the_shared_manifest() {
     assert!(template.contains("java-17-amazon-corretto-headless"));
     assert!(template.contains(r#""loadtest:image"         = "jmeter-host""#));
 
-    // Once the manifest is in the tree, every artifact the image installs is in it, complete.
-    let manifest_path = repo_root().join("terraform/modules/jmeter/artifacts.json");
-    if let Ok(text) = std::fs::read_to_string(&manifest_path) {
+    // Every artifact the image installs is in the manifest, complete.
+    let manifest_path = repo_root().join("terraform/modules/artifacts/artifacts.json");
+    {
+        let text = std::fs::read_to_string(&manifest_path).expect("the artifact manifest");
         let manifest: Value = serde_json::from_str(&text).expect("artifacts.json is JSON");
-        for name in ["jmeter", "node_exporter"] {
+        for name in ["jmeter", "node_exporter", "prometheus"] {
             let entry = manifest
                 .as_array()
                 .and_then(|list| list.iter().find(|a| a["name"] == name))

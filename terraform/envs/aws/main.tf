@@ -89,9 +89,14 @@ module "network" {
   ssh_allowed_cidrs       = var.ssh_allowed_cidrs
 }
 
+module "artifacts" {
+  source = "../../modules/artifacts"
+}
+
 module "jmeter" {
   source = "../../modules/jmeter"
 
+  artifacts_script     = module.artifacts.fetch_script
   name                 = local.name
   environment_name     = var.environment_name
   region               = var.aws_region
@@ -116,6 +121,7 @@ module "jmeter" {
 module "monitoring" {
   source = "../../modules/monitoring"
 
+  artifacts_script = module.artifacts.fetch_script
   name             = local.name
   environment_name = var.environment_name
   region           = var.aws_region

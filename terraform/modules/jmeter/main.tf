@@ -9,11 +9,8 @@ locals {
   asg_name       = "${var.name}-jmeter-slaves"
   lifecycle_hook = "loadtest-ready"
 
-  # The same manifest terraform/images bakes from.
-  artifacts = jsondecode(file("${path.module}/artifacts.json"))
-
   common_user_data = templatefile("${path.module}/templates/common.sh.tpl", {
-    artifacts               = local.artifacts
+    artifacts_script        = var.artifacts_script
     environment_name        = var.environment_name
     region                  = var.region
     bucket                  = var.bucket_name

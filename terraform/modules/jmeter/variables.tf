@@ -191,3 +191,8 @@ variable "backstop_at" {
   type        = string
   default     = ""
 }
+
+variable "artifacts_script" {
+  description = "The artifacts module's fetch_script: how the boot scripts install the pinned software set."
+  type        = string
+}

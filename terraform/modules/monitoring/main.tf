@@ -26,15 +26,17 @@ locals {
     ready_prefix  = var.ready_parameter_prefix
     ready_timeout = var.ready_timeout_seconds
   })
+  # Only the Prometheus host installs from the artifact set (Grafana and Elastic come as
+  # packages from their vendors' signed repositories, pinned by version).
 
   user_data = {
     prometheus = templatefile("${path.module}/templates/prometheus.sh.tpl", {
-      common             = local.common_user_data
-      environment_name   = var.environment_name
-      region             = var.region
-      prometheus_version = var.prometheus_version
-      retention          = var.prometheus_retention
-      metrics_port       = var.jmeter_metrics_port
+      common           = local.common_user_data
+      artifacts_script = var.artifacts_script
+      environment_name = var.environment_name
+      region           = var.region
+      retention        = var.prometheus_retention
+      metrics_port     = var.jmeter_metrics_port
     })
     grafana = templatefile("${path.module}/templates/grafana.sh.tpl", {
       common           = local.common_user_data
@@ -113,6 +115,13 @@ resource "aws_iam_role_policy" "monitoring" {
         Effect   = "Allow"
         Action   = ["s3:GetObject"]
         Resource = "arn:aws:s3:::${var.bucket_name}/config/*"
+      },
+      {
+        # The pinned artifact set: read, and filled once by the first host that misses a file.
+        Sid      = "EnvironmentBucketArtifacts"
+        Effect   = "Allow"
+        Action   = ["s3:GetObject", "s3:PutObject"]
+        Resource = "arn:aws:s3:::${var.bucket_name}/artifacts/*"
       },
       {
         # SSM Session Manager (the minimal permissions AWS documents), instead of SSH.

@@ -127,12 +127,6 @@ variable "volume_sizes" {
   }
 }
 
-variable "prometheus_version" {
-  description = "Prometheus release installed on the prometheus host."
-  type        = string
-  default     = "2.53.2"
-}
-
 variable "prometheus_retention" {
   description = "How long Prometheus keeps samples."
   type        = string
@@ -171,4 +165,9 @@ variable "jmeter_metrics_port" {
   description = "Port of the JMeter metrics listener on the master and the slaves (Prometheus scrapes it)."
   type        = number
   default     = 9270
+}
+
+variable "artifacts_script" {
+  description = "The artifacts module's fetch_script: how the boot scripts install the pinned software set."
+  type        = string
 }

@@ -6,9 +6,8 @@ mkdir -p "$${LOADTEST_ROOT:-}/var/log"
 exec > >(tee -a "$${LOADTEST_ROOT:-}/var/log/loadtest-user-data.log") 2>&1
 echo "loadtest: prometheus boot script starting at $(date -u +%FT%TZ)"
 
-PROMETHEUS_VERSION='${prometheus_version}'
-
 ${common}
+${artifacts_script}
 trap 'rc=$?; boot_failed prometheus "boot script line $LINENO: $BASH_COMMAND (exit $rc)"' ERR
 
 retry dnf install -y tar gzip
@@ -17,17 +16,11 @@ id prometheus >/dev/null 2>&1 || useradd --system --no-create-home --shell /sbin
 mkdir -p "$ROOT/var/lib/prometheus" "$ROOT/etc/prometheus"
 chown prometheus:prometheus "$ROOT/var/lib/prometheus" "$ROOT/etc/prometheus"
 
-if [ ! -x "$ROOT/usr/local/bin/prometheus" ]; then
-  workdir=$(mktemp -d)
-  pkg="prometheus-$PROMETHEUS_VERSION.linux-amd64"
-  base="https://github.com/prometheus/prometheus/releases/download/v$PROMETHEUS_VERSION"
-  retry curl -fsSL --max-time 600 -o "$workdir/$pkg.tar.gz" "$base/$pkg.tar.gz"
-  retry curl -fsSL --max-time 60 -o "$workdir/sha256sums.txt" "$base/sha256sums.txt"
-  (cd "$workdir" && grep " $pkg.tar.gz\$" sha256sums.txt | sha256sum -c -)
-  tar -xzf "$workdir/$pkg.tar.gz" -C "$workdir"
-  install -D -m 0755 -t "$ROOT/usr/local/bin/" "$workdir/$pkg/prometheus" "$workdir/$pkg/promtool"
-  rm -rf "$workdir"
-fi
+# From the environment's bucket (the pinned artifact set), the upstream mirror only when the bucket
+# lacks it; a rebuilt monitoring host never depends on GitHub being reachable.
+fetch_artifact prometheus
+install -D -m 0755 -t "$ROOT/usr/local/bin/" \
+  "$ROOT/opt/$(artifact_dir prometheus)/prometheus" "$ROOT/opt/$(artifact_dir prometheus)/promtool"
 
 # The JMeter hosts of this environment, found by their tags (EC2 service discovery, through the
 # instance profile), scraped on the node exporter port. The JMeter series come from the master
