@@ -314,13 +314,14 @@ fn park_behind_test(
         env: env.clone(),
         text: format!(
             "⏳ *[{env}]* scheduled `{command}` waits for test #{} `{}` to end; at the latest \
-             {} it stops the test and runs",
+             {} it stops the test and runs. *Keep 2h* holds the environment: the `{command}` \
+             is then skipped when the test ends",
             test.id,
             test.args,
             app.format_time(env, deadline)
         ),
         stop_button: true,
-        keep_button: false,
+        keep_button: true,
     };
     app.outlet.post(
         &channel_of(app, env),
@@ -331,9 +332,29 @@ fn park_behind_test(
 }
 
 /// Parked scale-downs whose test ended (or ran past its bound): the test is stopped if it
-/// still runs, then the action runs as the scheduler. Each is taken from the store once.
+/// still runs, then the action runs as the scheduler — unless someone held the environment
+/// (Keep on the waiting message, or `hold`) since: a hold is an explicit "keep it up", so the
+/// parked action is dropped and the test left to end on its own. Each is taken from the store
+/// once.
 async fn run_parked(app: &Arc<App>, now: DateTime<Utc>) -> anyhow::Result<()> {
     for (test, command) in app.store.take_due_after_test(now)? {
+        if let Some(hold) = app.store.get_hold(&test.env, now)? {
+            let until = app.format_time(&test.env, hold.until);
+            audit(
+                app,
+                &test.env,
+                &command,
+                &format!("skipped after test #{}: held until {until}", test.id),
+            );
+            let text = format!(
+                "✋ *[{}]* scheduled `{command}` skipped after test #{}: the environment is \
+                 held until {until}",
+                test.env, test.id
+            );
+            app.outlet
+                .post(&channel_of(app, &test.env), &app.notice(&text));
+            continue;
+        }
         if test.state.is_active() {
             if let Err(error) = app.load_tests.stop(&test.env, true).await {
                 tracing::warn!(%error, test = test.id, "stopping a test past its bound");

@@ -88,6 +88,7 @@ fn prune_if_due(services: &Services) -> Result<(), StoreError> {
         runs = pruned.runs.len(),
         audit = pruned.audit_rows,
         outbox = pruned.outbox_rows,
+        tests = pruned.tests,
         "pruned what is older than [store] keep_runs"
     );
     Ok(())

@@ -1,5 +1,5 @@
-//! Retention: what is old enough to forget (`[store] keep_runs`). Finished runs, audit rows and
-//! delivered outbox rows older than a cut-off are deleted in one transaction; saved plans
+//! Retention: what is old enough to forget (`[store] keep_runs`). Finished runs, ended load
+//! tests, audit rows and delivered outbox rows older than a cut-off are deleted in one transaction; saved plans
 //! (they embed the prior state) are forgotten as soon as their run is over. The files on disk
 //! are the caller's to delete; this module only says which.
 
@@ -17,6 +17,8 @@ pub struct Pruned {
     pub runs: Vec<RunId>,
     pub audit_rows: usize,
     pub outbox_rows: usize,
+    /// Ended load tests deleted (their results stay in the environment's bucket).
+    pub tests: usize,
 }
 
 /// The outcomes of a run nobody will act on again; everything else keeps its plan.
@@ -47,8 +49,9 @@ impl Store {
         })
     }
 
-    /// Deletes audit rows and delivered outbox rows from before `cutoff`, and the runs that
-    /// finished before it which nothing left refers to (an undelivered message keeps its run).
+    /// Deletes audit rows and delivered outbox rows from before `cutoff`, the runs that
+    /// finished before it which nothing left refers to (an undelivered message keeps its run),
+    /// and the load tests that ended before it with no scale-down still waiting on them.
     pub fn prune_before(&self, cutoff: DateTime<Utc>) -> Result<Pruned, StoreError> {
         let cutoff = millis(cutoff);
         self.write(|tx| {
@@ -67,10 +70,16 @@ impl Store {
                 .query_map([cutoff], |row| row.get(0).map(RunId))?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             runs.sort();
+            let tests = tx.execute_cached(
+                "DELETE FROM load_tests WHERE state NOT IN ('starting', 'running') \
+                 AND finished_at < ?1 AND after_test IS NULL",
+                [cutoff],
+            )?;
             Ok(Pruned {
                 runs,
                 audit_rows,
                 outbox_rows,
+                tests,
             })
         })
     }
@@ -101,9 +110,11 @@ impl Store {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{ChannelId, RunOutcome, SlackUserId};
+    use crate::model::{ChannelId, EnvName, RunOutcome, SlackUserId};
     use crate::store::test_support::{at, new_run};
-    use crate::store::{AuditEntry, ChangeCounts, FinishedRun, NewMessage};
+    use crate::store::{
+        AuditEntry, ChangeCounts, FinishedRun, NewMessage, NewTest, TestEnd, TestState,
+    };
 
     fn finished(store: &Store, finished_at: i64) -> RunId {
         let id = store.create_run(&new_run("lt1", "up", "small")).unwrap();
@@ -131,8 +142,27 @@ mod tests {
             .unwrap();
     }
 
+    fn new_test(env: &str) -> NewTest {
+        NewTest {
+            env: EnvName::new(env),
+            plan: "smoke.jmx".into(),
+            args: String::new(),
+            actor: SlackUserId::new("UANA"),
+            channel: ChannelId::new("C1"),
+        }
+    }
+
+    /// A load test that started and ended at `secs`.
+    fn ended_test(store: &Store, env: &str, secs: i64) -> i64 {
+        let test = store.begin_test(&new_test(env), at(secs)).unwrap().unwrap();
+        store
+            .finish_test(test.id, TestState::Finished, &TestEnd::default(), at(secs))
+            .unwrap();
+        test.id
+    }
+
     #[test]
-    fn old_finished_runs_audit_and_delivered_messages_go_and_the_rest_stays() {
+    fn old_finished_runs_tests_audit_and_delivered_messages_go_and_the_rest_stays() {
         let store = Store::open_in_memory().unwrap();
         let old = finished(&store, 10);
         let old_with_pending_message = finished(&store, 10);
@@ -154,6 +184,9 @@ mod tests {
         store
             .enqueue_message(&message(old_with_pending_message))
             .unwrap();
+        let old_test = ended_test(&store, "lt1", 10);
+        let recent_test = ended_test(&store, "lt2", 1_000);
+        let running_test = store.begin_test(&new_test("lt3"), at(10)).unwrap().unwrap();
 
         let pruned = store.prune_before(at(500)).unwrap();
         assert_eq!(
@@ -162,8 +195,13 @@ mod tests {
                 runs: vec![old],
                 audit_rows: 1,
                 outbox_rows: 1,
+                tests: 1,
             }
         );
+        assert_eq!(store.get_test(old_test).unwrap(), None);
+        for kept in [recent_test, running_test.id] {
+            assert!(store.get_test(kept).unwrap().is_some(), "test {kept}");
+        }
         for kept in [old_with_pending_message, recent, waiting] {
             assert!(store.get_run(kept).unwrap().is_some(), "{kept}");
         }

@@ -4,7 +4,8 @@
 //! wall-clock times), so this drives that clock directly rather than `tokio::time::pause`.
 //! Covers: the warning before a scale-down and before a lease end, keep (hold) skipping the
 //! scale-down, the lease end bringing the environment down, a missed scale-down caught up
-//! after an outage, a missed `up` never run, and nothing fired twice.
+//! after an outage, a missed `up` never run, and nothing fired twice; a scale-down that waits
+//! for a running load test, and Keep on its message skipping it once the test ends.
 
 use crate::support::bot::BotFixture;
 use crate::support::recording::RecordingOutlet;
@@ -15,6 +16,7 @@ use loadtest_bot::front::ticker;
 use loadtest_bot::model::{ChannelId, EnvName, RunOutcome, SizeName};
 use loadtest_bot::policy::Actor;
 use loadtest_bot::request::Request;
+use loadtest_bot::store::{NewTest, TestEnd, TestState};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -216,4 +218,107 @@ catch_up = "6h"
         decisions.iter().any(|d| d.contains("MissedUp")),
         "{decisions:#?}"
     );
+}
+
+/// The bot's config with one extra schedule, parsed as `App::build` would.
+fn app_with(bot: &BotFixture, extra: &str) -> (Arc<App>, Arc<RecordingOutlet>) {
+    bot.append_config(extra);
+    let text = std::fs::read_to_string(bot.config_path()).unwrap();
+    let config = Config::from_str(&text, "loadtest.toml").expect("config");
+    let outlet = Arc::new(RecordingOutlet::default());
+    let app = App::build(config, outlet.clone()).expect("app");
+    (app, outlet)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_scale_down_waits_for_a_running_test_and_keep_skips_it_when_the_test_ends() {
+    let bot = BotFixture::with_fake_terraform();
+    let t0 = Utc::now();
+    let nightly = t0 + Span::hours(1);
+    let (app, outlet) = app_with(
+        &bot,
+        &format!(
+            r#"
+[[schedules]]
+name = "nightly-down"
+cron = "{}"
+timezone = "UTC"
+action = "down"
+environments = ["local"]
+catch_up = "6h"
+"#,
+            cron_at(nightly)
+        ),
+    );
+    let env = EnvName::new("local");
+    say(&app, "up small").await;
+    outlet.take();
+    tick(&app, t0).await;
+
+    // A test runs (recorded as the `run` verb records it once the master accepted it).
+    let test = app
+        .store
+        .begin_test(
+            &NewTest {
+                env: env.clone(),
+                plan: "smoke.jmx".into(),
+                args: "threads=10 duration=2h".into(),
+                actor: loadtest_bot::model::SlackUserId::new("U1"),
+                channel: ChannelId::new("console"),
+            },
+            t0,
+        )
+        .unwrap()
+        .expect("no other test");
+    app.store
+        .mark_test_running(test.id, "bucket", "i-1", "cmd-1", t0 + Span::hours(2))
+        .unwrap();
+
+    // The scale-down comes due: it waits, saying so with Keep and Stop test.
+    tick(&app, nightly + Span::seconds(1)).await;
+    let posted = outlet.take();
+    assert_eq!(posted.len(), 1, "{posted:#?}");
+    assert!(
+        posted[0].contains(&format!("`down` waits for test #{}", test.id))
+            && posted[0].contains("hold 2h env=local")
+            && posted[0].contains("stop env=local"),
+        "{posted:#?}"
+    );
+    assert_eq!(
+        app.store.get_env_size(&env).unwrap().unwrap().size,
+        SizeName::new("small")
+    );
+
+    // Keep (the button's command), then the test ends: the parked `down` is skipped once.
+    say(&app, "hold 2h").await;
+    outlet.take();
+    app.store
+        .finish_test(
+            test.id,
+            TestState::Finished,
+            &TestEnd::default(),
+            nightly + Span::minutes(5),
+        )
+        .unwrap();
+    tick(&app, nightly + Span::minutes(6)).await;
+    let posted = outlet.take();
+    assert_eq!(posted.len(), 1, "{posted:#?}");
+    assert!(
+        posted[0].contains("`down` skipped after test") && posted[0].contains("held until"),
+        "{posted:#?}"
+    );
+    tick(&app, nightly + Span::minutes(7)).await;
+    assert!(outlet.take().is_empty(), "the parked action is taken once");
+    assert_eq!(
+        app.store.get_env_size(&env).unwrap().unwrap().size,
+        SizeName::new("small")
+    );
+    let by_scheduler = app
+        .store
+        .recent_runs(Some(&env), 20)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.actor.as_str() == "scheduler")
+        .count();
+    assert_eq!(by_scheduler, 0, "nothing ran as the scheduler");
 }
