@@ -1,6 +1,7 @@
 //! The one path every command takes, whatever front end it came from: parse → resolve the
 //! environment → policy → dispatch to its verb. Returns once the request's audit lines are
-//! committed, so an answer never reaches anyone before its audit is durable.
+//! committed, so an answer never reaches anyone before its audit is durable. A plan shared in
+//! a channel takes the same path without the parse ([`share_plan`]).
 
 use crate::app::App;
 use crate::command::{self, ParseContext, Verb};
@@ -84,4 +85,65 @@ async fn decide_and_dispatch(
             verbs::dispatch(app, request, verb, Some(env), needs_approval).await
         }
     }
+}
+
+/// A `.jmx` file shared in a channel. The environment is the one bound to the channel; the
+/// policy is
+/// `run`'s for that plan (a shared plan is code the master will run, so sharing one takes
+/// what running it takes); only then does `fetch` read the file. `None` when the channel's
+/// environment takes no shared plans: sharing a file there is just sharing a file.
+pub async fn share_plan<F>(app: &Arc<App>, request: Request, name: &str, fetch: F) -> Option<Reply>
+where
+    F: std::future::Future<Output = Result<Vec<u8>, String>>,
+{
+    // Only the channel an environment is bound to hands it plans (an unbound default
+    // environment would otherwise take files from every channel the bot is in).
+    let taking: Vec<_> = app
+        .config
+        .envs_bound_to(&request.channel)
+        .into_iter()
+        .filter(|env| {
+            app.config
+                .env(env)
+                .is_some_and(|config| config.shared_plans)
+        })
+        .collect();
+    let env = match taking.as_slice() {
+        [] => return None,
+        [env] => env.clone(),
+        several => {
+            let names: Vec<String> = several.iter().map(|env| format!("`{env}`")).collect();
+            let why = format!(
+                "this channel's environments {} all take shared plans; share it in a channel \
+                 of one of them",
+                names.join(", ")
+            );
+            let reply = refuse(app, &request, None, &why, "bad input");
+            app.audit_log.flushed().await;
+            return Some(reply);
+        }
+    };
+    let as_run = Verb::Run(command::TestRequest {
+        plan: name.to_string(),
+        threads: None,
+        duration: None,
+        rampup: None,
+        properties: Vec::new(),
+    });
+    let reply = match policy::decide(&app.config, &request.actor, &as_run, &env, &request.channel) {
+        Decision::Deny { message, .. } => {
+            let why = format!("sharing a plan takes what running it takes: {message}");
+            refuse(app, &request, Some(&env), &why, "denied")
+        }
+        Decision::Allow { .. } => {
+            // A name `run` would refuse is answered before anything is downloaded.
+            let content = match crate::load_tests::shared::check_name(name) {
+                Ok(()) => fetch.await,
+                Err(why) => Err(why),
+            };
+            verbs::load_test::add_shared_plan(app, &request, &env, name, content)
+        }
+    };
+    app.audit_log.flushed().await;
+    Some(reply)
 }

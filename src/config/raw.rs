@@ -64,6 +64,8 @@ pub(super) struct RawEnvironment {
     pub(super) results_link_expiry: Option<String>,
     pub(super) test_poll_interval: Option<String>,
     #[serde(default)]
+    pub(super) shared_plans: bool,
+    #[serde(default)]
     pub(super) backend_config: BTreeMap<String, String>,
     #[serde(default)]
     pub(super) default: bool,

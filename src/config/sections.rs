@@ -135,6 +135,7 @@ fn build_environment(
         ready_timeout,
         vcpu_quota: raw.vcpu_quota,
         plans_dir,
+        shared_plans: raw.shared_plans,
         results_link_expiry,
         test_poll_interval,
     }

@@ -158,7 +158,7 @@ fn all_errors_are_collected_not_just_the_first() {
                 "test.toml: terraform.plan_timeout: invalid duration \"x\": expected number at 0",
                 "test.toml: environments.lt1.timezone: unknown time zone \"Nowhere\"; use an IANA name such as \"Europe/Berlin\"",
                 "test.toml: environments.lt1.max_lease: invalid duration \"abc\": expected number at 0",
-                "test.toml: environments.lt2.region: unknown key; expected one of `terraform_dir`, `workspace`, `channels`, `timezone`, `default_lease`, `max_lease`, `ready_timeout`, `vcpu_quota`, `plans_dir`, `results_link_expiry`, `test_poll_interval`, `backend_config`, `default`, `tf_vars`",
+                "test.toml: environments.lt2.region: unknown key; expected one of `terraform_dir`, `workspace`, `channels`, `timezone`, `default_lease`, `max_lease`, `ready_timeout`, `vcpu_quota`, `plans_dir`, `results_link_expiry`, `test_poll_interval`, `shared_plans`, `backend_config`, `default`, `tf_vars`",
                 "test.toml: access.superusers: unknown key; expected one of `admins`, `operators`, `viewers`, `open_access`",
             ]
         );

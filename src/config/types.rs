@@ -81,6 +81,9 @@ pub struct EnvironmentConfig {
     /// A checkout of the team's JMeter plans, CSV data and plugin jars on the bot's host,
     /// copied to the environment's bucket (`plans/`) before every test; `None`: `run` is off.
     pub plans_dir: Option<PathBuf>,
+    /// A `.jmx` shared in the environment's channel (Slack's `file_shared`, scope `files:read`)
+    /// becomes a plan `run` can start, next to those of `plans_dir`.
+    pub shared_plans: bool,
     /// How long the links to a test's report and JTL stay valid (S3 allows at most 7 days).
     pub results_link_expiry: Duration,
     /// How often a running test is looked at (its results in the bucket, its live message).

@@ -14,6 +14,7 @@
 //! through SSM ([`live`]); the full picture is on Grafana, linked with the test's range.
 
 mod live;
+pub mod shared;
 mod watch;
 
 use crate::aws::load_test::{plan_files, TestAws};
@@ -34,6 +35,14 @@ pub struct TestOutcome {
     pub state: TestState,
     /// The error rate stayed within the plan's threshold (a finished test only).
     pub passed: bool,
+}
+
+/// A plan `run` can start.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AvailablePlan {
+    pub name: String,
+    /// Shared in the channel, rather than from `plans_dir`.
+    pub shared: bool,
 }
 
 /// Where an environment's tests run.
@@ -59,37 +68,93 @@ impl LoadTests {
         })
     }
 
-    /// The plans `run` can start in `env`: the `.jmx` files at the top of its `plans_dir`.
-    pub fn plans(&self, env: &EnvName) -> Result<Vec<String>, String> {
-        let dir = self.plans_dir(env)?;
-        let files = plan_files(&dir)
-            .map_err(|error| format!("cannot read plans_dir {}: {error}", dir.display()))?;
-        Ok(files
-            .into_iter()
-            .map(|(name, _)| name)
-            .filter(|name| !name.contains('/') && crate::config::is_plan_name(name))
-            .collect())
+    /// The plans `run` can start in `env`: the `.jmx` files at the top of its `plans_dir`,
+    /// then those shared in its channel (a shared plan never shadows one of `plans_dir`).
+    pub fn plans(&self, env: &EnvName) -> Result<Vec<AvailablePlan>, String> {
+        let (plans_dir, shared_dir) = self.plan_dirs(env)?;
+        let mut plans = Vec::new();
+        if let Some(dir) = plans_dir {
+            let files = plan_files(&dir)
+                .map_err(|error| format!("cannot read plans_dir {}: {error}", dir.display()))?;
+            plans.extend(
+                files
+                    .into_iter()
+                    .map(|(name, _)| name)
+                    .filter(|name| !name.contains('/') && crate::config::is_plan_name(name))
+                    .map(|name| AvailablePlan {
+                        name,
+                        shared: false,
+                    }),
+            );
+        }
+        if let Some(dir) = shared_dir {
+            for name in shared::list(&dir) {
+                if !plans.iter().any(|plan| plan.name == name) {
+                    plans.push(AvailablePlan { name, shared: true });
+                }
+            }
+        }
+        Ok(plans)
     }
 
-    fn plans_dir(&self, env: &EnvName) -> Result<std::path::PathBuf, String> {
-        self.services
+    /// `plans_dir` and the shared plans' directory, each when the environment has it.
+    #[allow(clippy::type_complexity)]
+    fn plan_dirs(
+        &self,
+        env: &EnvName,
+    ) -> Result<(Option<std::path::PathBuf>, Option<std::path::PathBuf>), String> {
+        let config = self
+            .services
             .config
             .env(env)
-            .and_then(|config| config.plans_dir.clone())
-            .ok_or_else(|| {
-                format!(
-                    "`{env}` runs no tests from chat: set `plans_dir` in [environments.{env}] \
-                     to the checkout of the team's JMeter plans"
-                )
-            })
+            .ok_or_else(|| format!("unknown environment `{env}`"))?;
+        let shared = config
+            .shared_plans
+            .then(|| shared::shared_dir(&self.services.state_dir, env.as_str()));
+        if config.plans_dir.is_none() && shared.is_none() {
+            return Err(format!(
+                "`{env}` runs no tests from chat: set `plans_dir` in [environments.{env}] to \
+                 the checkout of the team's JMeter plans, or `shared_plans = true` to run \
+                 plans shared in its channel"
+            ));
+        }
+        Ok((config.plans_dir.clone(), shared))
+    }
+
+    /// Keeps a plan shared in `env`'s channel; returns whether it replaced an earlier one of
+    /// that name. Refused (with the reason) unless the environment takes shared plans and the
+    /// file is a JMeter plan whose name `plans_dir` does not already use.
+    pub fn add_shared_plan(
+        &self,
+        env: &EnvName,
+        name: &str,
+        content: &[u8],
+    ) -> Result<bool, String> {
+        let (_, Some(dir)) = self.plan_dirs(env)? else {
+            return Err(format!(
+                "`{env}` takes no plans shared in the channel (`shared_plans = true` in \
+                 [environments.{env}])"
+            ));
+        };
+        shared::check(name, content)?;
+        let taken = self
+            .plans(env)?
+            .into_iter()
+            .any(|plan| plan.name == name && !plan.shared);
+        if taken {
+            return Err(format!(
+                "`{name}` is already a plan of plans_dir; share it under another name"
+            ));
+        }
+        shared::keep(&dir, name, content).map_err(|error| format!("cannot keep `{name}`: {error}"))
     }
 
     /// Checks a `run` against the plans on disk and the plan's allowed properties.
     pub fn check_request(&self, env: &EnvName, test: &TestRequest) -> Result<(), String> {
-        let plans = self.plans(env)?;
+        let plans: Vec<String> = self.plans(env)?.into_iter().map(|plan| plan.name).collect();
         if !plans.contains(&test.plan) {
             return Err(format!(
-                "no plan `{}` in plans_dir; plans: {}",
+                "no plan `{}`; plans: {}",
                 test.plan,
                 list_or_none(&plans)
             ));
@@ -151,7 +216,7 @@ impl LoadTests {
         channel: &ChannelId,
     ) -> Result<TestRecord, String> {
         let site = self.site(env).await?;
-        let plans_dir = self.plans_dir(env)?;
+        let (plans_dir, shared_dir) = self.plan_dirs(env)?;
         let new = NewTest {
             env: env.clone(),
             plan: test.plan.clone(),
@@ -173,7 +238,7 @@ impl LoadTests {
         };
         let aws = TestAws::new(&site.aws).await;
         let started = async {
-            aws.sync_plans(&site.bucket, &plans_dir).await?;
+            copy_plans(&aws, &site.bucket, shared_dir, plans_dir).await?;
             let argv = run_argv(&record.key, test);
             let comment = format!("loadtest {}: {}", record.key, test.plan);
             aws.send(&site.instance, &comment, &argv).await
@@ -323,6 +388,24 @@ pub fn verdict_mark(passed: Option<bool>) -> &'static str {
 /// The results summary the store keeps for a test that has results.
 pub fn summary_of(record: &TestRecord) -> Option<crate::results::TestSummary> {
     serde_json::from_str(record.summary.as_deref()?).ok()
+}
+
+/// The plans to the bucket: shared plans first, so that `plans_dir` wins a name both hold
+/// (as `plans` shows); the shared plans' directory exists once a plan was shared.
+async fn copy_plans(
+    aws: &TestAws,
+    bucket: &str,
+    shared_dir: Option<std::path::PathBuf>,
+    plans_dir: Option<std::path::PathBuf>,
+) -> Result<(), String> {
+    for dir in shared_dir
+        .filter(|dir| dir.exists())
+        .into_iter()
+        .chain(plans_dir)
+    {
+        aws.sync_plans(bucket, &dir).await?;
+    }
+    Ok(())
 }
 
 /// The master's command line for a test (each word single-quoted on the way).

@@ -61,6 +61,17 @@ pub struct Mention {
     pub event_id: Option<String>,
 }
 
+/// A file shared in a channel (`file_shared`): only its id comes with the event; what it is
+/// comes from `files.info`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FileShared {
+    pub user: String,
+    pub channel: String,
+    pub file_id: String,
+    pub origin: Origin,
+    pub event_id: Option<String>,
+}
+
 /// What an Events API body asks for.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum EventBody {
@@ -68,6 +79,7 @@ pub enum EventBody {
         challenge: String,
     },
     Mention(Mention),
+    FileShared(FileShared),
     /// Events the bot does not subscribe to or ignores (its own messages, edits…).
     Ignored,
 }
@@ -249,6 +261,25 @@ pub fn event_callback(json: &Value) -> Result<EventBody, DecodeError> {
     let Some(event) = json.get("event") else {
         return Err(DecodeError::Missing("event"));
     };
+    let origin = Origin::from_parts(str_at(json, "/team_id"), str_at(json, "/api_app_id"));
+    let event_id = str_at(json, "/event_id")
+        .filter(|id| is_slack_id(id))
+        .map(str::to_string);
+    if str_at(event, "/type") == Some("file_shared") {
+        let user = str_at(event, "/user_id").ok_or(DecodeError::Missing("event.user_id"))?;
+        let channel =
+            str_at(event, "/channel_id").ok_or(DecodeError::Missing("event.channel_id"))?;
+        let file = str_at(event, "/file_id")
+            .or_else(|| str_at(event, "/file/id"))
+            .ok_or(DecodeError::Missing("event.file_id"))?;
+        return Ok(EventBody::FileShared(FileShared {
+            user: user_id("event.user_id", user)?,
+            channel: channel_id("event.channel_id", channel)?,
+            file_id: checked_id("event.file_id", file, &['F'])?,
+            origin,
+            event_id,
+        }));
+    }
     // Our own messages and edits are not commands.
     if str_at(event, "/type") != Some("app_mention")
         || event.get("bot_id").is_some()
@@ -263,10 +294,8 @@ pub fn event_callback(json: &Value) -> Result<EventBody, DecodeError> {
         user: user_id("event.user", user)?,
         channel: channel_id("event.channel", channel)?,
         text: strip_leading_mentions(&bounded_text(text)),
-        origin: Origin::from_parts(str_at(json, "/team_id"), str_at(json, "/api_app_id")),
-        event_id: str_at(json, "/event_id")
-            .filter(|id| is_slack_id(id))
-            .map(str::to_string),
+        origin,
+        event_id,
     }))
 }
 
@@ -388,5 +417,35 @@ mod tests {
             EventBody::Ignored
         );
         assert_eq!(event_body(b"\xff\xfe"), Err(DecodeError::Syntax("JSON")));
+    }
+
+    #[test]
+    fn a_shared_file_decodes_to_its_ids_and_bad_ids_are_refused() {
+        let shared = |file_id: &str| {
+            json!({"type": "event_callback", "team_id": "T0TEAM", "api_app_id": "A0APP",
+                "event_id": "Ev0FILE1", "event": {
+                "type": "file_shared", "channel_id": "C0LT1", "file_id": file_id,
+                "user_id": "U0ALICE", "file": {"id": file_id}, "event_ts": "1.2"}})
+        };
+        assert_eq!(
+            event_body(shared("F0PLAN").to_string().as_bytes()).unwrap(),
+            EventBody::FileShared(FileShared {
+                user: "U0ALICE".into(),
+                channel: "C0LT1".into(),
+                file_id: "F0PLAN".into(),
+                origin: Origin {
+                    team_id: Some("T0TEAM".into()),
+                    api_app_id: Some("A0APP".into())
+                },
+                event_id: Some("Ev0FILE1".into()),
+            })
+        );
+        assert!(matches!(
+            event_body(shared("../x").to_string().as_bytes()),
+            Err(DecodeError::BadId {
+                field: "event.file_id",
+                ..
+            })
+        ));
     }
 }

@@ -22,6 +22,7 @@ pub const METHODS_THE_BOT_CALLS: &[&str] = &[
     "chat.postEphemeral",
     "files.getUploadURLExternal",
     "files.completeUploadExternal",
+    "files.info",
     "usergroups.users.list",
 ];
 

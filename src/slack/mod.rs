@@ -5,6 +5,7 @@
 
 pub mod actions;
 pub mod block_text;
+pub mod files;
 pub mod inbound;
 pub mod limits;
 pub mod message;

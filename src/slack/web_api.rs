@@ -133,11 +133,20 @@ pub fn client_with_timeouts(
     api_url: &str,
     connect_timeout: Duration,
 ) -> anyhow::Result<Arc<SlackClient<Connector>>> {
+    let connector = SlackClientHyperConnector::with_connector(https_connector(connect_timeout)?)
+        .with_slack_api_url(api_url.trim_end_matches('/'));
+    Ok(Arc::new(SlackClient::new(connector)))
+}
+
+/// https with the system's roots (or plain http, for a local fake Slack), HTTP/1 and 2.
+pub(super) fn https_connector(
+    connect_timeout: Duration,
+) -> anyhow::Result<HttpsConnector<HttpConnector>> {
     let mut http = HttpConnector::new();
     http.set_connect_timeout(Some(connect_timeout));
     // The TLS layer above decides the scheme; the plain connector must not refuse https URLs.
     http.enforce_http(false);
-    let https = hyper_rustls::HttpsConnectorBuilder::new()
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
         .with_native_roots()
         .or_else(|_| {
             // No system roots (a minimal container): plain http to a local fake still works,
@@ -149,10 +158,7 @@ pub fn client_with_timeouts(
         .https_or_http()
         .enable_http1()
         .enable_http2()
-        .wrap_connector(http);
-    let connector = SlackClientHyperConnector::with_connector(https)
-        .with_slack_api_url(api_url.trim_end_matches('/'));
-    Ok(Arc::new(SlackClient::new(connector)))
+        .wrap_connector(http))
 }
 
 fn empty_tls_config() -> rustls::ClientConfig {
@@ -175,6 +181,24 @@ impl WebApi {
 
     pub fn client(&self) -> Arc<SlackClient<Connector>> {
         Arc::clone(&self.client)
+    }
+
+    /// The bot token, for the one request that is not a Web API method (a file download).
+    pub(super) fn bot_token(&self) -> &str {
+        &self.token.token_value.0
+    }
+
+    /// The Web API's own URL for `method` (its host is where the bot token may go).
+    pub(super) fn method_url(&self, method: &str) -> Option<url::Url> {
+        self.client
+            .http_api
+            .connector
+            .create_method_uri_path(method)
+            .ok()
+    }
+
+    pub(super) fn retry_policy(&self) -> &RetryPolicy {
+        &self.retry
     }
 
     /// Calls `method` until it succeeds, Slack refuses it, or the retry budget runs out,

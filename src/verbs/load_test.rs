@@ -1,6 +1,7 @@
 //! `run`, `stop [--now]`, `plans`, `compare <test> <test>`: JMeter tests on the environment's
-//! master. The verbs check what they can without AWS (the plan is in `plans_dir`, each `-J`
-//! property is allowed for that plan) and hand the rest to [`crate::load_tests`].
+//! master. The verbs check what they can without AWS (the plan is in `plans_dir` or was
+//! shared in the channel, each `-J` property is allowed for that plan) and hand the rest to
+//! [`crate::load_tests`]. Also here: a `.jmx` shared in the channel becoming a plan.
 
 use super::{audit, refuse};
 use crate::app::App;
@@ -73,7 +74,7 @@ pub fn plans(app: &App, request: &Request, env: &EnvName) -> Reply {
     audit(app, request, Some(env), "allowed", None);
     let mut lines = vec![format!("[{env}] plans `run` can start")];
     for plan in &plans {
-        let config = app.config.plan(plan);
+        let config = app.config.plan(&plan.name);
         let properties = if config.properties.is_empty() {
             "no -J properties".to_string()
         } else {
@@ -84,15 +85,58 @@ pub fn plans(app: &App, request: &Request, env: &EnvName) -> Reply {
                 .collect::<Vec<_>>()
                 .join(" ")
         };
+        let origin = if plan.shared {
+            " (shared in the channel)"
+        } else {
+            ""
+        };
         lines.push(format!(
-            "• `{plan}`: {properties}; fails above {} % errors",
-            config.max_error_percent
+            "• `{}`{origin}: {properties}; fails above {} % errors",
+            plan.name, config.max_error_percent
         ));
     }
     if plans.is_empty() {
-        lines.push("none: put .jmx files at the top of plans_dir".to_string());
+        lines.push(
+            "none: put .jmx files at the top of plans_dir (or share one here, with \
+             shared_plans = true)"
+                .to_string(),
+        );
     }
     Reply::answer(app.notice(&lines.join("\n")))
+}
+
+/// A `.jmx` shared in `env`'s channel, already allowed by the policy: `content` (the file,
+/// or why it could not be read) becomes a plan `run` can start.
+pub fn add_shared_plan(
+    app: &App,
+    request: &Request,
+    env: &EnvName,
+    name: &str,
+    content: Result<Vec<u8>, String>,
+) -> Reply {
+    let added = content.and_then(|bytes| app.load_tests.add_shared_plan(env, name, &bytes));
+    match added {
+        Ok(replaced) => {
+            audit(app, request, Some(env), "allowed: plan kept", None);
+            let what = if replaced {
+                "replaces the plan of that name"
+            } else {
+                "is a plan now"
+            };
+            // Who shared it shows right above, in Slack's own message of the file.
+            Reply::answer(app.notice(&format!(
+                "[{env}] 📎 `{name}` shared here {what}: `/loadtest run {name}` starts it \
+                 (`plans` lists every plan)"
+            )))
+        }
+        Err(why) => refuse(
+            app,
+            request,
+            Some(env),
+            &format!("`{name}` was not taken as a plan: {why}"),
+            "refused",
+        ),
+    }
 }
 
 pub fn compare(app: &App, request: &Request, env: &EnvName, a: i64, b: i64) -> Reply {

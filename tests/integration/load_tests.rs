@@ -153,7 +153,7 @@ fn run_stop_results_and_a_waiting_scale_down_against_moto() {
         &endpoint,
         "",
         &format!(
-            "plans_dir = \"{}\"\ntest_poll_interval = \"1s\"",
+            "plans_dir = \"{}\"\ntest_poll_interval = \"1s\"\nshared_plans = true",
             plans.path().display()
         ),
     );
@@ -162,6 +162,17 @@ fn run_stop_results_and_a_waiting_scale_down_against_moto() {
          [[schedules]]\nname = \"every-minute\"\ncron = \"* * * * *\"\naction = \"off\"\n\
          environments = [\"local\"]\n",
     );
+
+    // A plan shared in the channel earlier (the Slack side is `slack::shared_plans…`), and one
+    // shared under a name plans_dir also has: plans_dir's wins, in `plans` and in the bucket.
+    let shared = bot.state_dir().join("shared-plans/local");
+    std::fs::create_dir_all(&shared).unwrap();
+    std::fs::write(shared.join("checkout.jmx"), "<jmeterTestPlan/>").unwrap();
+    std::fs::write(
+        shared.join("smoke.jmx"),
+        "<jmeterTestPlan>shadowed</jmeterTestPlan>",
+    )
+    .unwrap();
 
     // Before there is a master: refused, nothing sent.
     refused(&bot.exec(&["run", "smoke.jmx"]), "Terraform outputs");
@@ -187,13 +198,17 @@ fn run_stop_results_and_a_waiting_scale_down_against_moto() {
     assert!(
         plans_answer
             .stdout
-            .contains("`smoke.jmx`: -Jhost=…; fails above 50 % errors"),
+            .contains("`smoke.jmx`: -Jhost=…; fails above 50 % errors")
+            && plans_answer
+                .stdout
+                .contains("`checkout.jmx` (shared in the channel): no -J properties")
+            && !plans_answer.stdout.contains("`smoke.jmx` (shared"),
         "{}",
         plans_answer.stdout
     );
     refused(
         &bot.exec(&["run", "nope.jmx"]),
-        "no plan `nope.jmx` in plans_dir; plans: smoke.jmx",
+        "no plan `nope.jmx`; plans: smoke.jmx, checkout.jmx",
     );
     refused(
         &bot.exec(&["run", "smoke.jmx", "-Jother=1"]),
@@ -234,8 +249,19 @@ fn run_stop_results_and_a_waiting_scale_down_against_moto() {
     let keys = bucket_keys(&endpoint, &bucket);
     assert!(
         keys.contains(&"plans/smoke.jmx".to_string())
-            && keys.contains(&"plans/data/users.csv".to_string()),
+            && keys.contains(&"plans/data/users.csv".to_string())
+            && keys.contains(&"plans/checkout.jmx".to_string()),
         "{keys:?}"
+    );
+    let smoke = boto3(
+        &endpoint,
+        &format!(
+            "print(json.dumps(s3.get_object(Bucket='{bucket}', Key='plans/smoke.jmx')['Body'].read().decode()))"
+        ),
+    );
+    assert!(
+        !smoke.as_str().unwrap().contains("shadowed"),
+        "plans_dir's smoke.jmx wins"
     );
     assert!(!keys.iter().any(|k| k.contains(".hidden")), "{keys:?}");
     let status = bot.exec(&["status"]);

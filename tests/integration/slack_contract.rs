@@ -246,3 +246,104 @@ fn socket_mode_rides_out_a_recycled_connection_without_dropping_an_envelope() {
     assert!(answer.took < Duration::from_secs(1), "{answer:?}");
     wait_until("two connections again", || fake.live_sockets() == 2);
 }
+
+/// A JMeter plan as JMeter saves it (its first lines).
+const SHARED_PLAN: &[u8] = br#"<?xml version="1.0" encoding="UTF-8"?>
+<jmeterTestPlan version="1.2" properties="5.0" jmeter="5.6.3"><hashTree/></jmeterTestPlan>
+"#;
+
+/// The ephemerals the bot sent `user` whose text contains `needle`, waiting up to 20 s for one.
+fn wait_for_ephemeral_to(world: &World, user: &str, needle: &str) -> String {
+    let deadline = std::time::Instant::now() + Duration::from_secs(20);
+    loop {
+        let found = world.fake.ephemerals().into_iter().find_map(|ephemeral| {
+            let text = ephemeral.to_string();
+            (ephemeral["user"] == user && text.contains(needle)).then_some(text)
+        });
+        if let Some(text) = found {
+            return text;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no ephemeral to {user} with {needle:?}: {:#?}",
+            world.fake.ephemerals()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn a_jmx_shared_in_the_bound_channel_becomes_a_plan_for_those_who_may_run_it() {
+    for mode in [Mode::Socket, Mode::Http] {
+        let world =
+            World::start_with_env(fake_with_perf_team(), mode, ACCESS, "shared_plans = true");
+        world.wait_until_groups_are_read();
+        let carol = world.user("U0CAROL");
+        let dave = world.user("U0DAVE");
+
+        // Anything but a .jmx is none of the bot's business: looked up, never downloaded,
+        // never answered.
+        carol.share_file("notes.txt", b"meeting notes");
+        // An operator's plan: kept, announced in the channel, listed by `plans`.
+        carol.share_file("checkout.jmx", SHARED_PLAN);
+        world
+            .channel(CHANNEL)
+            .wait_for("the shared plan taken", |m| {
+                m.text.contains("`checkout.jmx` shared here is a plan now")
+            });
+        let plans = dave.slash("plans");
+        assert!(
+            plans
+                .text
+                .contains("`checkout.jmx` (shared in the channel)"),
+            "{plans:?}"
+        );
+        let kept = world
+            .bot
+            .state_dir()
+            .join("shared-plans/local/checkout.jmx");
+        assert_eq!(std::fs::read(&kept).unwrap(), SHARED_PLAN);
+
+        // A viewer may not put code on the master: told why, the file never downloaded.
+        dave.share_file("dave.jmx", SHARED_PLAN);
+        let refusal = wait_for_ephemeral_to(&world, "U0DAVE", "dave.jmx");
+        assert!(
+            refusal.contains("sharing a plan takes what running it takes")
+                && refusal.contains("operator"),
+            "{refusal}"
+        );
+        // Not a JMeter plan, or a name `run` would refuse: told why, nothing kept.
+        carol.share_file("page.jmx", b"<html><body>oops</body></html>");
+        let not_a_plan = wait_for_ephemeral_to(&world, "U0CAROL", "page.jmx");
+        assert!(
+            not_a_plan.contains("root element is `html`"),
+            "{not_a_plan}"
+        );
+        carol.share_file("my plan.jmx", SHARED_PLAN);
+        let bad_name = wait_for_ephemeral_to(&world, "U0CAROL", "my plan.jmx");
+        assert!(bad_name.contains("not a plan name"), "{bad_name}");
+        assert!(!kept.with_file_name("page.jmx").exists());
+
+        // Every file was looked up the way Slack reads files.info (a GET with a query string);
+        // only the operator's .jmx files with a plan's name were downloaded, with the bot token.
+        let deadline = std::time::Instant::now() + Duration::from_secs(20);
+        while world.fake.calls_to("files.info").len() < 5 {
+            assert!(
+                std::time::Instant::now() < deadline,
+                "files.info not called for all 5"
+            );
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        let infos = world.fake.calls_to("files.info");
+        assert_eq!(infos.len(), 5, "{infos:#?}");
+        assert!(infos
+            .iter()
+            .all(|call| call.http_method == "GET" && call.error.is_none()));
+        let downloads = world.fake.downloads();
+        let mut downloaded: Vec<&str> = downloads.iter().map(|d| d.file_id.as_str()).collect();
+        downloaded.sort();
+        let id_of = |n: usize| format!("F0SHARED{n:03}");
+        assert_eq!(downloaded, [id_of(2), id_of(4)], "{downloads:?}");
+        assert!(downloads.iter().all(|d| d.with_bot_token), "{downloads:?}");
+    }
+}

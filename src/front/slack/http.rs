@@ -333,6 +333,11 @@ async fn events(
             tokio::spawn(async move { front.mention(mention).await });
             StatusCode::OK.into_response()
         }
+        Ok(EventBody::FileShared(shared)) => {
+            let front = Arc::clone(&state.front);
+            tokio::spawn(async move { front.file_shared(shared).await });
+            StatusCode::OK.into_response()
+        }
         Ok(EventBody::Ignored) => StatusCode::OK.into_response(),
         Err(error) => bad_request(&state, "event", error).await,
     }

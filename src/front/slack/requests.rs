@@ -1,6 +1,6 @@
 //! The Slack front end's behaviour, shared by Socket Mode and HTTP mode: a decoded slash
 //! command, button click or mention becomes a [`Request`] for the same pipeline the console
-//! uses. Slash commands are answered within the ack budget (the reply rides on the ack; a
+//! uses; a `.jmx` shared in a channel goes to [`crate::pipeline::share_plan`]. Slash commands are answered within the ack budget (the reply rides on the ack; a
 //! reply that takes longer follows as a message); clicks and mentions are acked at once by
 //! the caller and handled here in the background. Requests from a workspace or app the
 //! config does not name are refused and audited; a redelivered event is handled once.
@@ -13,7 +13,9 @@ use crate::model::{ChannelId, SlackUserId};
 use crate::outlet::Outlet;
 use crate::policy::Actor;
 use crate::request::{Reply, Request, Visibility};
-use crate::slack::inbound::{Mention, Origin, SlashCommand};
+use crate::slack::files;
+use crate::slack::inbound::{FileShared, Mention, Origin, SlashCommand};
+use crate::slack::web_api::WebApi;
 use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -22,6 +24,8 @@ use std::time::{Duration, Instant};
 pub struct SlackFront {
     pub app: Arc<App>,
     pub outlet: Arc<SlackOutlet>,
+    /// The Web API, for what the bot reads from Slack itself (a shared file).
+    pub api: Arc<WebApi>,
     /// User-group memberships, refreshed in the background: reading them costs no Slack call.
     pub groups: Arc<GroupDirectory>,
     /// How long a slash command may take before its ack goes out without the answer (Slack
@@ -212,6 +216,70 @@ impl SlackFront {
         };
         let reply = crate::pipeline::handle(&self.app, request).await;
         self.deliver_reply(&channel, &user, reply);
+    }
+
+    /// A file shared in a channel: a `.jmx` may become a plan of the channel's environment.
+    /// Anything else shared is none of the bot's business and gets no answer.
+    pub async fn file_shared(self: &Arc<Self>, shared: FileShared) {
+        let channel = ChannelId(shared.channel.clone());
+        let user = SlackUserId::new(shared.user.clone());
+        if let Some(why) = self.foreign(&shared.origin) {
+            tracing::warn!(
+                why,
+                "a file shared from a workspace or app this bot does not serve"
+            );
+            return;
+        }
+        if let Some(event) = &shared.event_id {
+            if !self
+                .seen_events
+                .lock()
+                .expect("events lock")
+                .first_time(event)
+            {
+                self.metrics
+                    .duplicate_deliveries
+                    .fetch_add(1, Ordering::Relaxed);
+                return;
+            }
+        }
+        if !self.accepting.load(Ordering::SeqCst) {
+            return;
+        }
+        let file = match files::file_info(&self.api, &shared.file_id).await {
+            Ok(file) => file,
+            Err(error) => {
+                tracing::warn!(%error, file = shared.file_id, "files.info of a shared file");
+                return;
+            }
+        };
+        if !file.name.to_ascii_lowercase().ends_with(".jmx") {
+            return;
+        }
+        if !file.is_in(channel.as_str()) {
+            // The event named a channel the file is not in: nothing to take from there.
+            tracing::warn!(file = file.id, %channel, "a shared file not in its event's channel");
+            return;
+        }
+        let request = Request {
+            actor: self.actor(&shared.user),
+            channel: channel.clone(),
+            text: format!("(shared file) {}", file.name),
+        };
+        let api = Arc::clone(&self.api);
+        let fetch = async {
+            files::download(
+                &api,
+                &file,
+                crate::load_tests::shared::MAX_SHARED_PLAN_BYTES,
+            )
+            .await
+        };
+        if let Some(reply) =
+            crate::pipeline::share_plan(&self.app, request, &file.name, fetch).await
+        {
+            self.deliver_reply(&channel, &user, reply);
+        }
     }
 
     /// While shutting down: tells the user to come back and returns true.

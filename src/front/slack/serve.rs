@@ -107,6 +107,7 @@ pub async fn run_serve(config_path: &Path) -> anyhow::Result<ExitClass> {
     let front = Arc::new(SlackFront {
         app: Arc::clone(&app),
         outlet: Arc::clone(&outlet),
+        api: Arc::clone(&api),
         groups,
         ack_budget: Duration::from_millis(2000),
         accepting: AtomicBool::new(true),

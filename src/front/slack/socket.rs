@@ -316,6 +316,7 @@ fn on_envelope(link: &Arc<Link>, frames: &mpsc::UnboundedSender<Frame>, envelope
                 let _ = frames.send(ack(None));
                 match inbound::event_callback(&payload) {
                     Ok(EventBody::Mention(mention)) => front.mention(mention).await,
+                    Ok(EventBody::FileShared(shared)) => front.file_shared(shared).await,
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "undecodable event"),
                 }

@@ -39,7 +39,21 @@ impl World {
 
     /// Like [`World::start`], on a fake Slack the test has prepared (user groups, failures).
     pub fn start_with(fake: FakeSlack, mode: Mode, config: &str) -> World {
+        World::start_with_env(fake, mode, config, "")
+    }
+
+    /// Like [`World::start_with`], with `env_keys` (TOML lines) added to the environment's
+    /// own section.
+    pub fn start_with_env(fake: FakeSlack, mode: Mode, config: &str, env_keys: &str) -> World {
         let bot = bound_fixture();
+        let text = std::fs::read_to_string(bot.config_path())
+            .unwrap()
+            .replacen(
+                "default = true\n",
+                &format!("default = true\n{env_keys}\n"),
+                1,
+            );
+        std::fs::write(bot.config_path(), text).unwrap();
         bot.append_config(config);
         let is_socket = matches!(mode, Mode::Socket);
         let serve = Serve::start(&bot, &fake, mode_copy(&mode), &[]);
@@ -140,9 +154,24 @@ impl User<'_> {
     /// `@loadtest-bot {text}` in the test channel, as an Events API delivery (`retry` is
     /// Slack's `X-Slack-Retry-Num`, HTTP mode; Socket Mode redelivers the same envelope).
     pub fn mention(&self, text: &str, event_id: &str, retry: u32) {
-        let world = self.world;
         let mut event = app_mention_payload(&self.id, crate::support::serve::CHANNEL, text);
         event["event_id"] = Value::String(event_id.to_string());
+        self.deliver_event(event, retry);
+    }
+
+    /// Shares a file called `name` in the test channel (Slack then sends `file_shared`).
+    pub fn share_file(&self, name: &str, content: &[u8]) {
+        let event =
+            self.world
+                .fake
+                .share_file(&self.id, crate::support::serve::CHANNEL, name, content);
+        self.deliver_event(event, 0);
+    }
+
+    /// An Events API delivery of `event`, acknowledged before this returns.
+    fn deliver_event(&self, event: Value, retry: u32) {
+        let world = self.world;
+        let event_id = event["event_id"].as_str().unwrap_or_default().to_string();
         match world.mode {
             Mode::Socket => {
                 let envelope = world.fake.send_envelope_with_id(

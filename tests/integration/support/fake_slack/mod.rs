@@ -13,6 +13,8 @@
 //!   checked against Block Kit's rules, refused as Slack refuses it;
 //! - [`socket_mode`]: its own `ws://127.0.0.1:WSPORT/link` listener: the hello frame,
 //!   envelopes pushed by the test, and the bot's acks recorded with their latency;
+//! - [`shared_files`]: files people share in channels (`files.info`, the private download URL
+//!   that serves only a bot token, the `file_shared` event);
 //! - [`slack_side`]: what an HTTP-mode test needs to play Slack's side (request signing, a
 //!   blocking HTTP client); [`payloads`]: what Slack pushes, in the shapes Slack documents.
 //!
@@ -28,6 +30,7 @@
 pub mod block_kit;
 pub mod contract;
 pub mod payloads;
+pub mod shared_files;
 pub mod slack_side;
 pub mod socket_mode;
 pub mod web_api;
@@ -121,6 +124,9 @@ struct FakeState {
     messages: Vec<SlackMessage>,
     ephemerals: Vec<Value>,
     files: Vec<ExternalFile>,
+    /// Files people shared in channels, and every request for their bytes.
+    shared_files: Vec<shared_files::SharedFile>,
+    downloads: Vec<shared_files::Download>,
     usergroups: HashMap<String, Vec<String>>,
     issued_ts: u64,
     issued_tickets: u64,

@@ -8,12 +8,13 @@
 //! - messages are checked against Block Kit ([`super::block_kit`]) before they are taken;
 //! - failure injection (429 + `Retry-After`, 500, outages) comes before all of that.
 //!
-//! Also served here: the upload URLs `files.getUploadURLExternal` hands out and the
-//! `response_url`s of the payloads (recorded as calls named `response_url`).
+//! Also served here: the upload URLs `files.getUploadURLExternal` hands out, the download URLs
+//! of shared files ([`super::shared_files`]) and the `response_url`s of the payloads (recorded
+//! as calls named `response_url`).
 
 mod messages_tests;
 mod refusals_tests;
-mod reply;
+pub(crate) mod reply;
 
 use super::block_kit::{self, Refusal};
 use super::contract;
@@ -25,7 +26,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, Method, Uri};
 use axum::response::Response;
-use axum::routing::{any, post};
+use axum::routing::{any, get, post};
 use axum::Router;
 use reply::Reply;
 use serde_json::{json, Map, Value};
@@ -43,6 +44,7 @@ pub(super) async fn serve_web_api(listener: tokio::net::TcpListener, shared: Arc
     let app = Router::new()
         .route("/api/{method}", any(web_api_call))
         .route("/upload/{file_id}", post(upload_file_content))
+        .route("/files-pri/{*rest}", get(super::shared_files::download))
         .route("/response/{*rest}", post(response_url_call))
         .with_state(shared);
     let _ = axum::serve(listener, app).await;
@@ -296,6 +298,7 @@ impl FakeState {
             "files.getUploadURLExternal" => self.issue_upload_url(shared, params),
             "files.completeUploadExternal" => self.complete_upload(params),
             "usergroups.users.list" => self.list_usergroup_users(params),
+            "files.info" => self.file_info(shared, params),
             "apps.connections.open" => {
                 self.issued_tickets += 1;
                 Reply::ok(json!({

@@ -7,27 +7,27 @@ use axum::http::header;
 use axum::response::Response;
 use serde_json::{json, Value};
 
-pub(super) struct Reply {
-    pub(super) status: u16,
-    pub(super) retry_after_secs: Option<u64>,
-    pub(super) content_type: &'static str,
-    pub(super) body: String,
+pub(crate) struct Reply {
+    pub(crate) status: u16,
+    pub(crate) retry_after_secs: Option<u64>,
+    pub(crate) content_type: &'static str,
+    pub(crate) body: String,
     /// A message refused for its Block Kit or length, recorded for the test to see.
-    pub(super) block_kit_refusal: bool,
+    pub(crate) block_kit_refusal: bool,
 }
 
 impl Reply {
-    pub(super) fn ok(mut fields: Value) -> Reply {
+    pub(crate) fn ok(mut fields: Value) -> Reply {
         fields["ok"] = json!(true);
         Reply::json(200, fields)
     }
 
     /// Slack reports API errors with HTTP 200.
-    pub(super) fn error(error: &str) -> Reply {
+    pub(crate) fn error(error: &str) -> Reply {
         Reply::json(200, json!({"ok": false, "error": error}))
     }
 
-    pub(super) fn refusal(refusal: &Refusal) -> Reply {
+    pub(crate) fn refusal(refusal: &Refusal) -> Reply {
         Reply {
             block_kit_refusal: matches!(
                 refusal.error,
@@ -37,18 +37,18 @@ impl Reply {
         }
     }
 
-    pub(super) fn rate_limited(retry_after_secs: u64) -> Reply {
+    pub(crate) fn rate_limited(retry_after_secs: u64) -> Reply {
         Reply {
             retry_after_secs: Some(retry_after_secs),
             ..Reply::json(429, json!({"ok": false, "error": "ratelimited"}))
         }
     }
 
-    pub(super) fn server_error() -> Reply {
+    pub(crate) fn server_error() -> Reply {
         Reply::text(500, "fake Slack: internal server error".to_owned())
     }
 
-    pub(super) fn json(status: u16, body: Value) -> Reply {
+    pub(crate) fn json(status: u16, body: Value) -> Reply {
         Reply {
             status,
             retry_after_secs: None,
@@ -58,7 +58,7 @@ impl Reply {
         }
     }
 
-    pub(super) fn text(status: u16, body: String) -> Reply {
+    pub(crate) fn text(status: u16, body: String) -> Reply {
         Reply {
             status,
             retry_after_secs: None,
@@ -68,7 +68,7 @@ impl Reply {
         }
     }
 
-    pub(super) fn into_response(self) -> Response {
+    pub(crate) fn into_response(self) -> Response {
         let mut response = Response::builder()
             .status(self.status)
             .header(header::CONTENT_TYPE, self.content_type);
