@@ -109,6 +109,10 @@ fn bot_call_arguments(slack: &FakeSlack, method: &str) -> Value {
             })
         }
         "usergroups.users.list" => json!({"usergroup": "S0OPS"}),
+        "files.info" => {
+            let shared = slack.share_file("U0CAROL", "C0LOAD", "plan.jmx", b"<jmeterTestPlan/>");
+            json!({"file": shared["event"]["file_id"]})
+        }
         other => panic!("no sample arguments for {other}: add the bot's new method here"),
     }
 }
