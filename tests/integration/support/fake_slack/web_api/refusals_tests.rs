@@ -202,6 +202,7 @@ fn fake_slack_answers_every_method_the_bot_uses_sent_as_the_table_says() {
             "chat.postEphemeral Json",
             "files.getUploadURLExternal Form",
             "files.completeUploadExternal Form",
+            "files.info Query",
             "usergroups.users.list Query",
         ]
     );
