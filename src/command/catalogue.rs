@@ -1,6 +1,8 @@
 //! The command catalogue: one entry per verb with its usage, summary and the role it needs.
 //! `help` is generated from here and the parser takes usage lines and verb names from here;
-//! policy reads the roles. Adding a verb starts with a `VerbKind` and an entry below.
+//! policy reads the roles. Adding a verb starts with a `VerbKind` and an entry below; a
+//! read-only verb without arguments needs nothing else here or in the parser
+//! ([`VerbSpec::is_plain_read`]).
 
 use crate::model::Role;
 
@@ -68,6 +70,9 @@ pub struct VerbSpec {
     pub admin_only: bool,
     /// Needs `[approval] approvers` membership on top of `min_role`.
     pub approver_only: bool,
+    /// Says nothing about an environment (`help`, `sizes`), so it answers in any channel,
+    /// even one bound to another environment.
+    pub answers_anywhere: bool,
     /// A valid command, used by help and by the tests that keep parser and catalogue aligned.
     pub example: &'static str,
 }
@@ -83,6 +88,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "up large for 3h",
     },
     VerbSpec {
@@ -94,6 +100,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "down",
     },
     VerbSpec {
@@ -105,6 +112,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: true,
         approver_only: false,
+        answers_anywhere: false,
         example: "off",
     },
     VerbSpec {
@@ -116,6 +124,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: false,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "plan medium",
     },
     VerbSpec {
@@ -127,6 +136,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: false,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "status",
     },
     VerbSpec {
@@ -138,6 +148,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: false,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "history 20",
     },
     VerbSpec {
@@ -149,6 +160,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "extend 2h",
     },
     VerbSpec {
@@ -160,6 +172,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "hold 2h",
     },
     VerbSpec {
@@ -171,6 +184,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "hold off",
     },
     VerbSpec {
@@ -182,6 +196,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: false,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "schedule",
     },
     VerbSpec {
@@ -193,6 +208,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "cancel",
     },
     VerbSpec {
@@ -204,6 +220,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: true,
+        answers_anywhere: false,
         example: "approve #41",
     },
     VerbSpec {
@@ -215,6 +232,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: true,
+        answers_anywhere: false,
         example: "reject 41",
     },
     VerbSpec {
@@ -226,6 +244,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: true,
         approver_only: false,
+        answers_anywhere: false,
         example: "unlock 6f1c2a9e-1b2c-4d5e-8f90-123456789abc",
     },
     VerbSpec {
@@ -237,6 +256,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: true,
         approver_only: false,
+        answers_anywhere: false,
         example: "refresh-image",
     },
     VerbSpec {
@@ -248,6 +268,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: false,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: true,
         example: "sizes",
     },
     VerbSpec {
@@ -259,6 +280,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "run smoke.jmx threads=10 duration=5m",
     },
     VerbSpec {
@@ -270,6 +292,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "stop",
     },
     VerbSpec {
@@ -281,6 +304,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: true,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "stop --now",
     },
     VerbSpec {
@@ -292,6 +316,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: false,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "plans",
     },
     VerbSpec {
@@ -303,6 +328,7 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: false,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: false,
         example: "compare #3 #4",
     },
     VerbSpec {
@@ -314,9 +340,27 @@ pub static VERBS: &[VerbSpec] = &[
         mutating: false,
         admin_only: false,
         approver_only: false,
+        answers_anywhere: true,
         example: "help up",
     },
 ];
+
+impl VerbSpec {
+    /// A read-only verb that takes no arguments (its usage is its bare name): parsed and
+    /// dispatched from the catalogue alone as [`super::Verb::Read`], answered by its verb file.
+    pub fn is_plain_read(&self) -> bool {
+        !self.mutating && self.usage == self.name
+    }
+}
+
+/// The plain read verb `name` is, if it is one (a word with two entries never is).
+pub fn plain_read_named(name: &str) -> Option<VerbKind> {
+    let mut specs = specs_named(name);
+    match (specs.next(), specs.next()) {
+        (Some(spec), None) if spec.is_plain_read() => Some(spec.kind),
+        _ => None,
+    }
+}
 
 /// Distinct verb words, in catalogue order (`hold` once).
 pub fn verb_names() -> Vec<&'static str> {

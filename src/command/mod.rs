@@ -65,7 +65,9 @@ pub enum Verb {
     Plan {
         target: SizeName,
     },
-    Status,
+    /// A read-only verb without arguments (`status`, `schedule`, `sizes`, `plans`, and any
+    /// the catalogue adds): see [`catalogue::VerbSpec::is_plain_read`].
+    Read(VerbKind),
     History {
         count: usize,
     },
@@ -76,7 +78,6 @@ pub enum Verb {
         for_: Duration,
     },
     HoldOff,
-    Schedule,
     Cancel,
     Approve {
         run: RunId,
@@ -90,7 +91,6 @@ pub enum Verb {
     /// Plans the environment's current size with the image pin cleared, then pins the image
     /// the apply used.
     RefreshImage,
-    Sizes,
     Help {
         topic: Option<String>,
     },
@@ -100,7 +100,6 @@ pub enum Verb {
     Stop {
         now: bool,
     },
-    Plans,
     /// Two tests' figures side by side, by test number.
     Compare {
         a: i64,
@@ -147,23 +146,20 @@ impl Verb {
             Verb::Down => VerbKind::Down,
             Verb::Off => VerbKind::Off,
             Verb::Plan { .. } => VerbKind::Plan,
-            Verb::Status => VerbKind::Status,
+            Verb::Read(kind) => *kind,
             Verb::History { .. } => VerbKind::History,
             Verb::Extend { .. } => VerbKind::Extend,
             Verb::Hold { .. } => VerbKind::Hold,
             Verb::HoldOff => VerbKind::HoldOff,
-            Verb::Schedule => VerbKind::Schedule,
             Verb::Cancel => VerbKind::Cancel,
             Verb::Approve { .. } => VerbKind::Approve,
             Verb::Reject { .. } => VerbKind::Reject,
             Verb::Unlock { .. } => VerbKind::Unlock,
             Verb::RefreshImage => VerbKind::RefreshImage,
-            Verb::Sizes => VerbKind::Sizes,
             Verb::Help { .. } => VerbKind::Help,
             Verb::Run(_) => VerbKind::Run,
             Verb::Stop { now: false } => VerbKind::Stop,
             Verb::Stop { now: true } => VerbKind::StopNow,
-            Verb::Plans => VerbKind::Plans,
             Verb::Compare { .. } => VerbKind::Compare,
         }
     }
@@ -198,13 +194,10 @@ impl Verb {
             Verb::Stop { now: true } => "--now".into(),
             Verb::Compare { a, b } => format!("#{a} #{b}"),
             Verb::Stop { now: false }
-            | Verb::Plans
+            | Verb::Read(_)
             | Verb::Down
             | Verb::Off
-            | Verb::Status
-            | Verb::Schedule
             | Verb::Cancel
-            | Verb::Sizes
             | Verb::RefreshImage => String::new(),
         }
     }
@@ -301,7 +294,7 @@ mod tests {
                 false,
                 true,
             ),
-            (Verb::Status, "status", false, false),
+            (Verb::Read(VerbKind::Status), "status", false, false),
             (Verb::History { count: 10 }, "history 10", false, false),
             (
                 Verb::Extend {
@@ -320,7 +313,7 @@ mod tests {
                 false,
             ),
             (Verb::HoldOff, "hold off", true, false),
-            (Verb::Schedule, "schedule", false, false),
+            (Verb::Read(VerbKind::Schedule), "schedule", false, false),
             (Verb::Cancel, "cancel", true, false),
             (Verb::Approve { run: RunId(41) }, "approve #41", true, false),
             (Verb::Reject { run: RunId(41) }, "reject #41", true, false),
@@ -333,7 +326,7 @@ mod tests {
                 false,
             ),
             (Verb::RefreshImage, "refresh-image", true, true),
-            (Verb::Sizes, "sizes", false, false),
+            (Verb::Read(VerbKind::Sizes), "sizes", false, false),
             (Verb::Help { topic: None }, "help", false, false),
             (
                 Verb::Help {
@@ -363,7 +356,7 @@ mod tests {
             "up small"
         );
         assert_eq!(Verb::Down.target_size(), Some(SizeName::DOWN));
-        assert_eq!(Verb::Status.target_size(), None);
+        assert_eq!(Verb::Read(VerbKind::Status).target_size(), None);
     }
 
     #[test]

@@ -4,7 +4,7 @@
 
 use super::answers::{echo, error, extra_argument, missing};
 pub use super::answers::{ParseError, ParseErrorKind};
-use super::catalogue::{specs_named, usage_of, verb_names};
+use super::catalogue::{plain_read_named, specs_named, usage_of, verb_names};
 use super::{ChatCommand, ParseContext, Verb};
 use crate::config::format_duration;
 use crate::model::{EnvName, RunId, SizeName};
@@ -77,6 +77,10 @@ pub fn parse(text: &str, ctx: &ParseContext) -> Result<ChatCommand, ParseError> 
 /// A verb's arguments, checked against what the verb takes: one arm per verb, the verbs
 /// with richer arguments in functions of their own.
 fn parse_verb(name: &'static str, args: &[&str], ctx: &ParseContext) -> Result<Verb, ParseError> {
+    if let Some(kind) = plain_read_named(name) {
+        no_arguments(name, args)?;
+        return Ok(Verb::Read(kind));
+    }
     let max_lease = ctx.max_lease;
     match name {
         "up" => parse_up(args, ctx),
@@ -224,27 +228,29 @@ fn parse_help(args: &[&str]) -> Result<Verb, ParseError> {
     }
 }
 
-/// The verbs that take no arguments.
-fn parse_without_arguments(name: &'static str, args: &[&str]) -> Result<Verb, ParseError> {
-    if let Some(extra) = args.first() {
-        return Err(error(
+/// Refuses any argument to a verb that takes none.
+fn no_arguments(name: &'static str, args: &[&str]) -> Result<(), ParseError> {
+    match args.first() {
+        None => Ok(()),
+        Some(extra) => Err(error(
             ParseErrorKind::ExtraArgument,
             format!(
                 "`{name}` takes no arguments (got `{}`); usage: {}",
                 echo(extra),
                 usage_of(name)
             ),
-        ));
+        )),
     }
+}
+
+/// The changing verbs that take no arguments (read-only ones are [`Verb::Read`]).
+fn parse_without_arguments(name: &'static str, args: &[&str]) -> Result<Verb, ParseError> {
+    no_arguments(name, args)?;
     Ok(match name {
         "down" => Verb::Down,
         "off" => Verb::Off,
-        "status" => Verb::Status,
-        "schedule" => Verb::Schedule,
         "cancel" => Verb::Cancel,
-        "refresh-image" => Verb::RefreshImage,
-        "plans" => Verb::Plans,
-        _ => Verb::Sizes,
+        _ => Verb::RefreshImage,
     })
 }
 
@@ -564,16 +570,16 @@ mod tests {
             ("down now", err(ExtraArgument, "`down` takes no arguments (got `now`); usage: `down`")),
             ("off", ok(Verb::Off)),
             ("off env=lt2", ok_in(Verb::Off, "lt2")),
-            ("status", ok(Verb::Status)),
-            ("Status", ok(Verb::Status)),
+            ("status", ok(Verb::Read(VerbKind::Status))),
+            ("Status", ok(Verb::Read(VerbKind::Status))),
             ("status lt1", err(ExtraArgument, "`status` takes no arguments (got `lt1`); usage: `status`")),
-            ("schedule", ok(Verb::Schedule)),
+            ("schedule", ok(Verb::Read(VerbKind::Schedule))),
             ("cancel", ok(Verb::Cancel)),
             ("refresh-image", ok(Verb::RefreshImage)),
             ("REFRESH-IMAGE", ok(Verb::RefreshImage)),
             ("refresh-image large", err(ExtraArgument, "`refresh-image` takes no arguments (got `large`); usage: `refresh-image`")),
             ("cancel #4", err(ExtraArgument, "`cancel` takes no arguments (got `#4`); usage: `cancel`")),
-            ("sizes", ok(Verb::Sizes)),
+            ("sizes", ok(Verb::Read(VerbKind::Sizes))),
             // plan
             ("plan large", ok(Verb::Plan { target: size("large") })),
             ("plan off", ok(Verb::Plan { target: size("off") })),
@@ -636,10 +642,10 @@ mod tests {
             ("<!channel>", err(UnknownVerb, "unknown command `??channel?`: only letters are allowed in command names; try `help`")),
             ("`rm`", err(UnknownVerb, "unknown command `?rm?`: only letters are allowed in command names; try `help`")),
             // env=
-            ("status env=lt2", ok_in(Verb::Status, "lt2")),
+            ("status env=lt2", ok_in(Verb::Read(VerbKind::Status), "lt2")),
             ("env=lt1 up small", ok_in(Verb::Up { size: size("small"), lease: None }, "lt1")),
             ("up env=lt1 small for 2h", ok_in(Verb::Up { size: size("small"), lease: Some(hours(2)) }, "lt1")),
-            ("ENV=lt1 status", ok_in(Verb::Status, "lt1")),
+            ("ENV=lt1 status", ok_in(Verb::Read(VerbKind::Status), "lt1")),
             ("status env=lt3", err(UnknownEnv, "unknown environment `lt3`; did you mean `lt1`?; environments: lt1, lt2")),
             ("status env=prod", err(UnknownEnv, "unknown environment `prod`; environments: lt1, lt2")),
             ("status env=", err(MissingArgument, "`env=` needs a name; environments: lt1, lt2")),
@@ -665,7 +671,10 @@ mod tests {
     #[test]
     fn text_length_limit_is_in_characters() {
         let at_limit = format!("status{}", " ".repeat(MAX_TEXT_CHARS - 6));
-        assert_eq!(parse(&at_limit, &ctx()).map(|c| c.verb), Ok(Verb::Status));
+        assert_eq!(
+            parse(&at_limit, &ctx()).map(|c| c.verb),
+            Ok(Verb::Read(VerbKind::Status))
+        );
         let over = format!("status{}", " ".repeat(MAX_TEXT_CHARS - 5));
         check_error_kind(&over, TextTooLong);
         let long_word = "x".repeat(2000);

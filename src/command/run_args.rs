@@ -314,7 +314,10 @@ mod tests {
             parse("stop --now", &ctx()).unwrap().verb,
             Verb::Stop { now: true }
         );
-        assert_eq!(parse("plans", &ctx()).unwrap().verb, Verb::Plans);
+        assert_eq!(
+            parse("plans", &ctx()).unwrap().verb,
+            Verb::Read(crate::command::VerbKind::Plans)
+        );
         assert_eq!(
             parse("compare #3 4", &ctx()).unwrap().verb,
             Verb::Compare { a: 3, b: 4 }

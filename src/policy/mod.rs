@@ -175,7 +175,7 @@ pub fn decide(
     let spec = verb.spec();
 
     // help and sizes say nothing about an environment, so they answer anywhere.
-    let env_independent = matches!(verb, Verb::Help { .. } | Verb::Sizes);
+    let env_independent = spec.answers_anywhere;
     let bound_elsewhere = actor.kind == ActorKind::Slack
         && channel.as_str() != CONSOLE_CHANNEL
         && !env_config.channels.is_empty()

@@ -329,32 +329,6 @@ pub(super) fn history(v: &HistoryView) -> Value {
     })
 }
 
-pub(super) fn sizes(v: &SizesView) -> Value {
-    let sizes: Vec<Value> = v
-        .sizes
-        .iter()
-        .map(|s| {
-            let values = s
-                .values
-                .iter()
-                .map(|kv| format!("{}={}", kv.key, kv.value))
-                .collect::<Vec<_>>()
-                .join(", ");
-            json!({
-                "name": s.name, "description": s.description,
-                "values": values, "cost": cost(s.est_hourly_usd),
-            })
-        })
-        .collect();
-    let names = v
-        .sizes
-        .iter()
-        .map(|s| s.name.as_str())
-        .collect::<Vec<_>>()
-        .join(", ");
-    json!({"sizes": sizes, "names": names})
-}
-
 pub(super) fn help(v: &HelpView) -> Value {
     json!({"chunks": line_chunks(&v.text)})
 }

@@ -11,9 +11,17 @@
 //! Templates are compiled in strict mode at load, then each is rendered once with sample
 //! views, so a missing field, a broken template or output that is not a Block Kit message is an
 //! error naming the file at start-up (and in `loadtest-bot check`), not in the middle of a run.
+//!
+//! Two kinds of template: the messages the bot's own machinery sends (runs, warnings, load
+//! tests…; [`TEMPLATE_NAMES`], each with a view type, its context function and fixed samples
+//! here), and a verb's own answer: any other `<name>.hbs` in the directory, rendered with
+//! whatever serialisable context the verb builds ([`Renderer::view`]) and checked at load
+//! against the contexts in `<name>.samples.json` beside it. A verb's answer thus lives in its
+//! verb file and its template, and nothing here changes for a new one.
 
 mod context;
 mod samples;
+mod verb_templates;
 pub mod views;
 
 pub use crate::slack::Message;
@@ -28,7 +36,8 @@ use serde_json::Value;
 use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 
-/// The message kinds, each rendered by `commands/templates/<name>.hbs`.
+/// The message kinds the bot's own machinery renders, each by `commands/templates/<name>.hbs`
+/// (the verbs' own templates are found in the directory).
 pub const TEMPLATE_NAMES: &[&str] = &[
     "run_started",
     "progress",
@@ -42,7 +51,6 @@ pub const TEMPLATE_NAMES: &[&str] = &[
     "rejected",
     "status",
     "history",
-    "sizes",
     "help",
     "notice",
     "warning",
@@ -69,6 +77,8 @@ pub enum RenderError {
 pub struct Renderer {
     registry: Handlebars<'static>,
     dir: PathBuf,
+    /// The verbs' own templates, each with the sample contexts of its `.samples.json`.
+    verb_templates: Vec<verb_templates::VerbTemplate>,
     /// Applied to every rendered message, last, so nothing a template shows can leak a secret.
     masker: Option<Masker>,
 }
@@ -120,7 +130,12 @@ impl Renderer {
                     message: e.to_string(),
                 })?;
         }
-        for name in TEMPLATE_NAMES {
+        let verb_templates = verb_templates::find(dir)?;
+        let names = TEMPLATE_NAMES
+            .iter()
+            .copied()
+            .chain(verb_templates.iter().map(|t| t.name.as_str()));
+        for name in names {
             let path = dir.join(format!("{name}.hbs"));
             let source = read_template(&path)?;
             registry
@@ -133,6 +148,7 @@ impl Renderer {
         let renderer = Renderer {
             registry,
             dir: dir.to_path_buf(),
+            verb_templates,
             masker: None,
         };
         samples::render_all(&renderer)?;
@@ -141,8 +157,21 @@ impl Renderer {
 
     /// Every template rendered with the fixed sample views (the fullest and the emptiest form
     /// of each view), named after its snapshot; what the tests hold against Slack's rules.
-    pub fn sample_messages(&self) -> Result<Vec<(&'static str, Message)>, RenderError> {
+    pub fn sample_messages(&self) -> Result<Vec<(String, Message)>, RenderError> {
         samples::render_all(self)
+    }
+
+    /// A verb's own answer: `commands/templates/<name>.hbs` with the context the verb built.
+    pub fn view<T: serde::Serialize>(
+        &self,
+        name: &str,
+        context: &T,
+    ) -> Result<Message, RenderError> {
+        let context = serde_json::to_value(context).map_err(|e| RenderError::Render {
+            path: self.template_path(name),
+            message: e.to_string(),
+        })?;
+        self.render(name, context)
     }
 
     /// Masks every message rendered from now on: nothing leaves unmasked (fail closed).
@@ -217,10 +246,6 @@ impl Renderer {
 
     pub fn history(&self, view: &HistoryView) -> Result<Message, RenderError> {
         self.render("history", context::history(view))
-    }
-
-    pub fn sizes(&self, view: &SizesView) -> Result<Message, RenderError> {
-        self.render("sizes", context::sizes(view))
     }
 
     pub fn help(&self, view: &HelpView) -> Result<Message, RenderError> {
@@ -404,7 +429,8 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         for entry in std::fs::read_dir(shipped()).expect("templates") {
             let path = entry.expect("entry").path();
-            if path.extension().is_some_and(|e| e == "hbs") {
+            // The templates and the verb templates' samples.
+            if path.extension().is_some_and(|e| e == "hbs" || e == "json") {
                 let name = path.file_name().expect("file name");
                 std::fs::copy(&path, dir.path().join(name)).expect("copy");
             }
@@ -437,6 +463,12 @@ mod tests {
             (
                 Box::new(write("sizes.hbs", r#"{"text": "{{no_such_field}}", "blocks": []}"#)),
                 "template <dir>/sizes.hbs failed to render",
+            ),
+            (
+                Box::new(|dir: &Path| {
+                    std::fs::remove_file(dir.join("sizes.samples.json")).expect("rm")
+                }),
+                "template <dir>/sizes.samples.json is missing",
             ),
             (
                 Box::new(write("history.hbs", r#"{"text": "x", "blocks": [{"type": "divider"},]}"#)),

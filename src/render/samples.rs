@@ -1,4 +1,5 @@
-//! Fixed sample views: rendered once per template at load (so a template that references a
+//! Fixed sample views of the bot's own messages (a verb's template has its samples in its
+//! `.samples.json` instead): rendered once per template at load (so a template that references a
 //! missing field or emits bad JSON fails at start-up, naming its file) and snapshot-tested
 //! against `tests/fixtures/render/*.txt`. Both the fullest and the emptiest form of each view
 //! are rendered so every template branch is exercised.
@@ -176,7 +177,22 @@ fn history_rows() -> Vec<HistoryRow> {
 }
 
 /// Every sample message, named as its snapshot file (`tests/fixtures/render/<name>.txt`).
-pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, RenderError> {
+/// Every sample: the fixed views of the bot's own messages, then each verb template's
+/// contexts from its `.samples.json`.
+pub(super) fn render_all(r: &Renderer) -> Result<Vec<(String, Message)>, RenderError> {
+    let mut all: Vec<(String, Message)> = fixed(r)?
+        .into_iter()
+        .map(|(name, message)| (name.to_string(), message))
+        .collect();
+    for template in &r.verb_templates {
+        for (name, context) in &template.samples {
+            all.push((name.clone(), r.render(&template.name, context.clone())?));
+        }
+    }
+    Ok(all)
+}
+
+fn fixed(r: &Renderer) -> Result<Vec<(&'static str, Message)>, RenderError> {
     let plan_only = FinishedView {
         run: RunRef {
             verb: "plan".into(),
@@ -248,51 +264,6 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
         est_hourly_usd: None,
         load_test: None,
     };
-    let sizes = SizesView {
-        sizes: vec![
-            SizeRow {
-                name: "off".into(),
-                description: "nothing that costs money".into(),
-                values: vec![
-                    KeyValue {
-                        key: "jmeter_master_enabled".into(),
-                        value: "false".into(),
-                    },
-                    KeyValue {
-                        key: "monitoring".into(),
-                        value: "off".into(),
-                    },
-                ],
-                est_hourly_usd: Some(0.0),
-            },
-            SizeRow {
-                name: "large".into(),
-                description: "20 slaves for production-scale runs".into(),
-                values: vec![
-                    KeyValue {
-                        key: "jmeter_slave_count".into(),
-                        value: "20".into(),
-                    },
-                    KeyValue {
-                        key: "jmeter_slave_instance_type".into(),
-                        value: "c5.xlarge".into(),
-                    },
-                    KeyValue {
-                        key: "monitoring".into(),
-                        value: "full".into(),
-                    },
-                ],
-                est_hourly_usd: Some(14.6),
-            },
-            SizeRow {
-                name: "custom".into(),
-                description: "no price known".into(),
-                values: Vec::new(),
-                est_hourly_usd: None,
-            },
-        ],
-    };
-
     Ok(vec![
         (
             "run_started",
@@ -411,7 +382,6 @@ pub(super) fn render_all(r: &Renderer) -> Result<Vec<(&'static str, Message)>, R
                 tests: Vec::new(),
             })?,
         ),
-        ("sizes", r.sizes(&sizes)?),
         (
             "help",
             r.help(&HelpView {
@@ -553,5 +523,49 @@ mod tests {
                 "{name}: {text:?} does not start with {prefix:?}"
             );
         }
+    }
+
+    /// A copy of the shipped templates in a temporary directory, to add a verb template to.
+    fn shipped_copy() -> tempfile::TempDir {
+        let copy = tempfile::tempdir().unwrap();
+        for entry in std::fs::read_dir(root().join("commands/templates")).unwrap() {
+            let path = entry.unwrap().path();
+            std::fs::copy(&path, copy.path().join(path.file_name().unwrap())).unwrap();
+        }
+        copy
+    }
+
+    #[test]
+    fn a_verb_template_is_found_checked_with_its_samples_and_rendered_from_any_context() {
+        let dir = shipped_copy();
+        let template = r#"{"text": "{{count}} things", "blocks": [
+            {"type":"section","text":{"type":"mrkdwn","text":"*{{count}}* things"}}]}"#;
+        std::fs::write(dir.path().join("things.hbs"), template).unwrap();
+        // Without samples it is refused at load: nothing would check it before a user types it.
+        match Renderer::load(dir.path()) {
+            Err(RenderError::Missing { path }) => {
+                assert!(path.ends_with("things.samples.json"), "{}", path.display())
+            }
+            other => panic!("loaded without samples: {other:?}"),
+        }
+        // Samples naming a field the template lacks fail at load, naming the file.
+        let samples = dir.path().join("things.samples.json");
+        std::fs::write(&samples, r#"{"things": {"other": 1}}"#).unwrap();
+        let error = Renderer::load(dir.path()).unwrap_err().to_string();
+        assert!(error.contains("things.hbs"), "{error}");
+        std::fs::write(&samples, r#"{"things": {"count": 3}}"#).unwrap();
+        let renderer = Renderer::load(dir.path()).expect("loads with its samples");
+        let names: Vec<String> = render_all(&renderer)
+            .unwrap()
+            .into_iter()
+            .map(|(name, _)| name)
+            .collect();
+        assert!(names.contains(&"things".to_string()), "{names:?}");
+        #[derive(serde::Serialize)]
+        struct Things {
+            count: u32,
+        }
+        let message = renderer.view("things", &Things { count: 7 }).unwrap();
+        assert_eq!(message.text, "7 things");
     }
 }

@@ -219,26 +219,6 @@ pub struct HistoryView {
     pub tests: Vec<String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
-pub struct KeyValue {
-    pub key: String,
-    pub value: String,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SizeRow {
-    pub name: String,
-    pub description: String,
-    /// The variables worth showing (slave count, instance types, monitoring).
-    pub values: Vec<KeyValue>,
-    pub est_hourly_usd: Option<f64>,
-}
-
-#[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct SizesView {
-    pub sizes: Vec<SizeRow>,
-}
-
 /// The help text comes from the command catalogue; rendering only frames it.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize)]
 pub struct HelpView {

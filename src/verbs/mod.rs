@@ -9,7 +9,10 @@
 //! - [`load_test`]: `run`, `stop`, `plans`, `compare`.
 //!
 //! Adding a verb: its catalogue entry (`command::catalogue`), its arm below and its family
-//! file, and its template when it renders one of its own.
+//! file, and its template when it renders one of its own. A read-only verb without
+//! arguments has no arm below: it is [`Verb::Read`], answered by [`read::answer`], so it is
+//! its catalogue entry, its arm and function in `read.rs`, and its template (with the
+//! template's `.samples.json`).
 
 pub mod admin;
 pub mod approval;
@@ -69,10 +72,8 @@ pub async fn dispatch(
             let command = RunCommand::Plan { target };
             run_verbs::start(app, request, &env, command, args_text, false)
         }
-        (Verb::Status, Some(env)) => read::status(app, request, &env).await,
+        (Verb::Read(kind), Some(env)) => read::answer(app, request, &env, kind).await,
         (Verb::History { count }, Some(env)) => read::history(app, request, &env, count),
-        (Verb::Sizes, Some(env)) => read::sizes(app, request, &env),
-        (Verb::Schedule, Some(env)) => read::schedule(app, request, &env),
         (Verb::Extend { by }, Some(env)) => lease::extend(app, request, &env, by),
         (Verb::Hold { for_ }, Some(env)) => lease::hold(app, request, &env, for_),
         (Verb::HoldOff, Some(env)) => lease::hold_off(app, request, &env),
@@ -82,7 +83,6 @@ pub async fn dispatch(
         (Verb::Unlock { lock_id }, Some(env)) => admin::unlock(app, request, &env, &lock_id).await,
         (Verb::Run(test), Some(env)) => load_test::run(app, request, &env, &test).await,
         (Verb::Stop { now }, Some(env)) => load_test::stop(app, request, &env, now).await,
-        (Verb::Plans, Some(env)) => load_test::plans(app, request, &env),
         (Verb::Compare { a, b }, Some(env)) => load_test::compare(app, request, &env, a, b),
         (Verb::RefreshImage, Some(env)) => {
             run_verbs::refresh_image(app, request, &env, args_text, needs_approval)

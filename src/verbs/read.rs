@@ -1,13 +1,13 @@
 //! The read-only verbs: `status`, `history`, `sizes`, `schedule`, `help`. Gathered from
-//! Terraform state and outputs, the store and the queue; they never wait behind a run.
+//! Terraform state and outputs, the store and the queue; they never wait behind a run. Those
+//! without arguments arrive as [`crate::command::Verb::Read`] through [`answer`].
 
 use super::audit;
 use crate::app::App;
-use crate::command;
+use crate::command::{self, VerbKind};
 use crate::model::{EnvName, RunId, RunOutcome, SlackUserId};
 use crate::render::views::{
-    ChangeCounts as CountsView, HelpView, HistoryRow, HistoryView, JobView, KeyOutputs, KeyValue,
-    SizeRow, SizesView, StatusView,
+    ChangeCounts as CountsView, HelpView, HistoryRow, HistoryView, JobView, KeyOutputs, StatusView,
 };
 use crate::request::{Reply, Request};
 use crate::store::{EnvSnapshot, RunRecord};
@@ -15,6 +15,20 @@ use crate::terraform::state::read_state;
 use crate::terraform::state_reads::StateKey;
 use serde_json::Value;
 use std::time::Duration;
+
+/// A read-only verb without arguments: one arm per verb.
+pub async fn answer(app: &App, request: &Request, env: &EnvName, kind: VerbKind) -> Reply {
+    match kind {
+        VerbKind::Status => status(app, request, env).await,
+        VerbKind::Sizes => sizes(app, request, env),
+        VerbKind::Schedule => schedule(app, request, env),
+        VerbKind::Plans => super::load_test::plans(app, request, env),
+        other => {
+            let why = format!("`{}` has no answer in this build", other.spec().name);
+            super::refuse(app, request, Some(env), &why, "bad input")
+        }
+    }
+}
 
 pub fn help(app: &App, request: &Request, topic: Option<&str>) -> Reply {
     audit(app, request, None, "allowed", None);
@@ -45,7 +59,7 @@ pub fn history(app: &App, request: &Request, env: &EnvName, count: usize) -> Rep
 
 pub fn sizes(app: &App, request: &Request, env: &EnvName) -> Reply {
     audit(app, request, Some(env), "allowed", None);
-    Reply::answer(app.message(app.renderer.sizes(&sizes_view(app))))
+    Reply::answer(app.message(app.renderer.view("sizes", &sizes_answer(app))))
 }
 
 pub fn schedule(app: &App, request: &Request, env: &EnvName) -> Reply {
@@ -278,7 +292,25 @@ fn history_row(app: &App, env: &EnvName, run: &RunRecord) -> HistoryRow {
     }
 }
 
-fn sizes_view(app: &App) -> SizesView {
+/// What `sizes.hbs` shows.
+#[derive(serde::Serialize)]
+struct SizesAnswer {
+    /// The names, for the message's plain text.
+    names: String,
+    sizes: Vec<SizeLine>,
+}
+
+#[derive(serde::Serialize)]
+struct SizeLine {
+    name: String,
+    description: String,
+    /// The variables worth showing, `key=value, …` (slave count, instance types, monitoring).
+    values: String,
+    /// `$1.23/h`; `None` when no price is known.
+    cost: Option<String>,
+}
+
+fn sizes_answer(app: &App) -> SizesAnswer {
     const SHOWN: [&str; 5] = [
         "jmeter_slave_count",
         "jmeter_slave_instance_type",
@@ -286,29 +318,33 @@ fn sizes_view(app: &App) -> SizesView {
         "jmeter_master_instance_type",
         "monitoring",
     ];
-    SizesView {
-        sizes: app
-            .sizes
+    let sizes: Vec<SizeLine> = app
+        .sizes
+        .iter()
+        .map(|set| SizeLine {
+            name: set.name.to_string(),
+            description: set.description.clone(),
+            values: SHOWN
+                .iter()
+                .filter_map(|key| {
+                    let value = match set.variables.get(*key)? {
+                        Value::String(text) => text.clone(),
+                        other => other.to_string(),
+                    };
+                    Some(format!("{key}={value}"))
+                })
+                .collect::<Vec<_>>()
+                .join(", "),
+            cost: Some(format!("${:.2}/h", set.est_hourly_usd)),
+        })
+        .collect();
+    SizesAnswer {
+        names: sizes
             .iter()
-            .map(|set| SizeRow {
-                name: set.name.to_string(),
-                description: set.description.clone(),
-                values: SHOWN
-                    .iter()
-                    .filter_map(|key| {
-                        let value = match set.variables.get(*key)? {
-                            Value::String(text) => text.clone(),
-                            other => other.to_string(),
-                        };
-                        Some(KeyValue {
-                            key: key.to_string(),
-                            value,
-                        })
-                    })
-                    .collect(),
-                est_hourly_usd: Some(set.est_hourly_usd),
-            })
-            .collect(),
+            .map(|size| size.name.as_str())
+            .collect::<Vec<_>>()
+            .join(", "),
+        sizes,
     }
 }
 

@@ -70,8 +70,8 @@ const DATA_TABLES: &[(&str, &str, &str)] = &[
     ),
     (
         "src/render/samples.rs",
-        "render_all",
-        "one sample per view, named as its snapshot file",
+        "fixed",
+        "one sample per view of the bot's own messages, named as its snapshot file",
     ),
     (
         "src/schedule/planner.rs",
