@@ -4,6 +4,9 @@
 //! lease end that comes due during a test is parked on the test (`after_test`) and carried out
 //! when the test ends or its deadline passes, so a restart in between loses nothing.
 
+// Statements are prepared once per connection: `status` and the scheduler's every tick read
+// the active test, and preparing costs more than the query.
+use super::CachedStatements as _;
 use super::{millis, optional_time_column, time_column, Store, StoreError};
 use crate::model::{ChannelId, EnvName, SlackUserId};
 use chrono::{DateTime, Utc};
@@ -151,7 +154,7 @@ impl Store {
     ) -> Result<Result<TestRecord, TestRecord>, StoreError> {
         self.write(|tx| {
             let active = tx
-                .query_row(
+                .query_row_cached(
                     &format!(
                         "SELECT {COLUMNS} FROM load_tests \
                          WHERE env = ?1 AND state IN ('starting', 'running')"
@@ -180,7 +183,7 @@ impl Store {
                 "UPDATE load_tests SET test_key = ?2 WHERE id = ?1",
                 params![id, test_key(id, now)],
             )?;
-            let record = tx.query_row(
+            let record = tx.query_row_cached(
                 &format!("SELECT {COLUMNS} FROM load_tests WHERE id = ?1"),
                 params![id],
                 test_of,
@@ -235,7 +238,7 @@ impl Store {
 
     pub fn get_test(&self, id: i64) -> Result<Option<TestRecord>, StoreError> {
         self.read(|conn| {
-            conn.query_row(
+            conn.query_row_cached(
                 &format!("SELECT {COLUMNS} FROM load_tests WHERE id = ?1"),
                 params![id],
                 test_of,
@@ -247,7 +250,7 @@ impl Store {
     /// The environment's starting or running test, if any.
     pub fn active_test(&self, env: &EnvName) -> Result<Option<TestRecord>, StoreError> {
         self.read(|conn| {
-            conn.query_row(
+            conn.query_row_cached(
                 &format!(
                     "SELECT {COLUMNS} FROM load_tests \
                      WHERE env = ?1 AND state IN ('starting', 'running')"
@@ -262,7 +265,7 @@ impl Store {
     /// Every starting or running test, all environments (the watcher's restart list).
     pub fn active_tests(&self) -> Result<Vec<TestRecord>, StoreError> {
         self.read(|conn| {
-            let mut statement = conn.prepare(&format!(
+            let mut statement = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM load_tests WHERE state IN ('starting', 'running') \
                  ORDER BY id"
             ))?;
@@ -274,7 +277,7 @@ impl Store {
     /// The environment's last `limit` tests, newest first.
     pub fn recent_tests(&self, env: &EnvName, limit: usize) -> Result<Vec<TestRecord>, StoreError> {
         self.read(|conn| {
-            let mut statement = conn.prepare(&format!(
+            let mut statement = conn.prepare_cached(&format!(
                 "SELECT {COLUMNS} FROM load_tests WHERE env = ?1 ORDER BY id DESC LIMIT ?2"
             ))?;
             let rows =
@@ -304,7 +307,7 @@ impl Store {
                 return Ok(None);
             }
             let parked = tx
-                .query_row(
+                .query_row_cached(
                     &format!(
                         "SELECT {COLUMNS} FROM load_tests \
                          WHERE env = ?1 AND state IN ('starting', 'running')"
@@ -326,7 +329,7 @@ impl Store {
         // The scheduler asks every tick; a read first keeps that from writing four times a
         // second when nothing is parked.
         let parked: i64 = self.read(|conn| {
-            conn.query_row(
+            conn.query_row_cached(
                 "SELECT COUNT(*) FROM load_tests WHERE after_test IS NOT NULL",
                 [],
                 |row| row.get(0),
@@ -337,7 +340,7 @@ impl Store {
         }
         self.write(|tx| {
             let due: Vec<TestRecord> = {
-                let mut statement = tx.prepare(&format!(
+                let mut statement = tx.prepare_cached(&format!(
                     "SELECT {COLUMNS} FROM load_tests WHERE after_test IS NOT NULL AND \
                      (state NOT IN ('starting', 'running') OR after_test_deadline <= ?1)"
                 ))?;
@@ -346,7 +349,7 @@ impl Store {
             };
             let mut taken = Vec::new();
             for test in due {
-                tx.execute(
+                tx.execute_cached(
                     "UPDATE load_tests SET after_test = NULL WHERE id = ?1",
                     params![test.id],
                 )?;
