@@ -327,44 +327,71 @@ impl LoadTests {
         }
     }
 
-    /// Watches again every test the store says is running (after a restart).
+    /// Watches again every test the store says is running (after a restart, or in a second
+    /// process such as a `shell` opened while an `exec` runs a test).
     pub fn resume(self: &Arc<Self>) {
         let this = Arc::clone(self);
         tokio::spawn(async move {
-            let active = this.services.store.active_tests().unwrap_or_default();
-            for record in active {
-                let Some(config) = this.services.config.env(&record.env) else {
-                    continue;
-                };
-                let (Some(bucket), Some(instance)) =
-                    (record.bucket.clone(), record.instance_id.clone())
-                else {
-                    // Never accepted by a master: its process died while starting it.
-                    let end = TestEnd {
-                        error: Some("the bot stopped while starting this test".into()),
-                        ..TestEnd::default()
-                    };
-                    let _ = this.services.store.finish_test(
-                        record.id,
-                        TestState::Failed,
-                        &end,
-                        chrono::Utc::now(),
-                    );
-                    continue;
-                };
-                let target = AwsTarget::of_tf_vars(&config.tf_vars);
-                let aws = TestAws::new(&target).await;
-                let site = TestSite {
-                    aws: target,
-                    bucket,
-                    instance,
-                    grafana_url: None,
-                };
-                this.watch_in_background(record, aws, site);
+            for record in this.services.store.active_tests().unwrap_or_default() {
+                let this = Arc::clone(&this);
+                tokio::spawn(async move { this.resume_one(record).await });
             }
         });
     }
+
+    /// One active test: watched once a master accepted it. A test still `starting` may be
+    /// another live process's, between recording it and the master's answer, so it is looked
+    /// at again until it runs; only one still starting after [`STARTING_AT_MOST`] is taken
+    /// for a process that died while starting it, and ended as failed.
+    async fn resume_one(self: Arc<Self>, mut record: TestRecord) {
+        while record.state == TestState::Starting {
+            let age = chrono::Utc::now() - record.created_at;
+            if age.to_std().is_ok_and(|age| age >= STARTING_AT_MOST) {
+                let end = TestEnd {
+                    error: Some("the bot stopped while starting this test".into()),
+                    ..TestEnd::default()
+                };
+                let now = chrono::Utc::now();
+                let _ = self
+                    .services
+                    .store
+                    .finish_test(record.id, TestState::Failed, &end, now);
+                return;
+            }
+            tokio::time::sleep(STARTING_LOOK_EVERY).await;
+            match self.services.store.get_test(record.id) {
+                Ok(Some(now)) => record = now,
+                _ => return,
+            }
+        }
+        if !record.state.is_active() {
+            return;
+        }
+        let Some(config) = self.services.config.env(&record.env) else {
+            return;
+        };
+        let (Some(bucket), Some(instance)) = (record.bucket.clone(), record.instance_id.clone())
+        else {
+            return;
+        };
+        let target = AwsTarget::of_tf_vars(&config.tf_vars);
+        let aws = TestAws::new(&target).await;
+        let site = TestSite {
+            aws: target,
+            bucket,
+            instance,
+            grafana_url: None,
+        };
+        self.watch_in_background(record, aws, site);
+    }
 }
+
+/// Longer than starting a test can take (Terraform outputs, the plans to the bucket, one SSM
+/// command, each with its own timeout): a test still `starting` after this was left so by a
+/// process that died.
+const STARTING_AT_MOST: Duration = Duration::from_secs(10 * 60);
+/// How often a test another process is starting is looked at again.
+const STARTING_LOOK_EVERY: Duration = Duration::from_secs(5);
 
 /// `a, b, c`, or `none`.
 fn list_or_none(items: &[String]) -> String {

@@ -288,7 +288,9 @@ impl LoadTests {
     ) -> Result<TestSummary, String> {
         let dir = self.services.state_dir.join("tests");
         crate::private_fs::create_private_dir_all(&dir).map_err(|error| error.to_string())?;
-        let path = dir.join(format!("{}.jtl", record.key));
+        // One file per process: a `shell` and an `exec` may follow the same test, and one
+        // must not read the JTL while the other rewrites or deletes it.
+        let path = dir.join(format!("{}.{}.jtl", record.key, std::process::id()));
         let downloaded = aws
             .download(&site.bucket, &format!("{prefix}/results.jtl"), &path)
             .await;
