@@ -88,10 +88,9 @@ async fn decide_and_dispatch(
 }
 
 /// A `.jmx` file shared in a channel. The environment is the one bound to the channel; the
-/// policy is
-/// `run`'s for that plan (a shared plan is code the master will run, so sharing one takes
-/// what running it takes); only then does `fetch` read the file. `None` when the channel's
-/// environment takes no shared plans: sharing a file there is just sharing a file.
+/// policy is `run`'s for that plan (a shared plan is code the master will run, so sharing one
+/// takes what running it takes); only then does `fetch` read the file. `None` when the
+/// channel's environment takes no shared plans: sharing a file there is just sharing a file.
 pub async fn share_plan<F>(app: &Arc<App>, request: Request, name: &str, fetch: F) -> Option<Reply>
 where
     F: std::future::Future<Output = Result<Vec<u8>, String>>,

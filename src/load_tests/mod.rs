@@ -45,6 +45,13 @@ pub struct AvailablePlan {
     pub shared: bool,
 }
 
+/// Where an environment's plans come from, each when it has it.
+struct PlanDirs {
+    plans_dir: Option<std::path::PathBuf>,
+    /// The plans shared in its channel (`shared_plans = true`).
+    shared: Option<std::path::PathBuf>,
+}
+
 /// Where an environment's tests run.
 #[derive(Clone, Debug)]
 struct TestSite {
@@ -71,7 +78,10 @@ impl LoadTests {
     /// The plans `run` can start in `env`: the `.jmx` files at the top of its `plans_dir`,
     /// then those shared in its channel (a shared plan never shadows one of `plans_dir`).
     pub fn plans(&self, env: &EnvName) -> Result<Vec<AvailablePlan>, String> {
-        let (plans_dir, shared_dir) = self.plan_dirs(env)?;
+        let PlanDirs {
+            plans_dir,
+            shared: shared_dir,
+        } = self.plan_dirs(env)?;
         let mut plans = Vec::new();
         if let Some(dir) = plans_dir {
             let files = plan_files(&dir)
@@ -97,12 +107,8 @@ impl LoadTests {
         Ok(plans)
     }
 
-    /// `plans_dir` and the shared plans' directory, each when the environment has it.
-    #[allow(clippy::type_complexity)]
-    fn plan_dirs(
-        &self,
-        env: &EnvName,
-    ) -> Result<(Option<std::path::PathBuf>, Option<std::path::PathBuf>), String> {
+    /// Where `env`'s plans come from; an environment with neither is refused.
+    fn plan_dirs(&self, env: &EnvName) -> Result<PlanDirs, String> {
         let config = self
             .services
             .config
@@ -118,7 +124,10 @@ impl LoadTests {
                  plans shared in its channel"
             ));
         }
-        Ok((config.plans_dir.clone(), shared))
+        Ok(PlanDirs {
+            plans_dir: config.plans_dir.clone(),
+            shared,
+        })
     }
 
     /// Keeps a plan shared in `env`'s channel; returns whether it replaced an earlier one of
@@ -130,7 +139,7 @@ impl LoadTests {
         name: &str,
         content: &[u8],
     ) -> Result<bool, String> {
-        let (_, Some(dir)) = self.plan_dirs(env)? else {
+        let Some(dir) = self.plan_dirs(env)?.shared else {
             return Err(format!(
                 "`{env}` takes no plans shared in the channel (`shared_plans = true` in \
                  [environments.{env}])"
@@ -216,7 +225,10 @@ impl LoadTests {
         channel: &ChannelId,
     ) -> Result<TestRecord, String> {
         let site = self.site(env).await?;
-        let (plans_dir, shared_dir) = self.plan_dirs(env)?;
+        let PlanDirs {
+            plans_dir,
+            shared: shared_dir,
+        } = self.plan_dirs(env)?;
         let new = NewTest {
             env: env.clone(),
             plan: test.plan.clone(),

@@ -66,8 +66,10 @@ async fn hours_of_schedules_leases_and_an_outage_on_a_simulated_clock() {
     let nightly = t0 + Span::hours(1);
     let late_off = t0 + Span::hours(3);
     let morning_up = t0 + Span::minutes(3 * 60 + 30);
-    bot.append_config(&format!(
-        r#"
+    let (app, outlet) = app_with(
+        &bot,
+        &format!(
+            r#"
 [[schedules]]
 name = "nightly-down"
 cron = "{}"
@@ -93,16 +95,11 @@ action = "up small"
 environments = ["local"]
 catch_up = "6h"
 "#,
-        cron_at(nightly),
-        cron_at(late_off),
-        cron_at(morning_up)
-    ));
-    // The fixture's config has absolute paths; parse it without the process environment's
-    // overrides (make test exports LOADTEST_STATE_DIR for the whole suite).
-    let text = std::fs::read_to_string(bot.config_path()).unwrap();
-    let config = Config::from_str(&text, "loadtest.toml").expect("config");
-    let outlet = Arc::new(RecordingOutlet::default());
-    let app = App::build(config, outlet.clone()).expect("app");
+            cron_at(nightly),
+            cron_at(late_off),
+            cron_at(morning_up)
+        ),
+    );
     let env = EnvName::new("local");
 
     say(&app, "up small for 2h").await;
@@ -220,7 +217,9 @@ catch_up = "6h"
     );
 }
 
-/// The bot's config with one extra schedule, parsed as `App::build` would.
+/// The bot's config with `extra` appended, parsed without the process environment's
+/// overrides (the fixture's config has absolute paths; `make test` exports
+/// LOADTEST_STATE_DIR for the whole suite), and the app built on a recording outlet.
 fn app_with(bot: &BotFixture, extra: &str) -> (Arc<App>, Arc<RecordingOutlet>) {
     bot.append_config(extra);
     let text = std::fs::read_to_string(bot.config_path()).unwrap();

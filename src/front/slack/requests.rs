@@ -183,6 +183,25 @@ impl SlackFront {
         }
     }
 
+    /// Whether Slack delivers an event already handled (it redelivers what it thinks was not
+    /// acknowledged): counted, and to be acknowledged without running it again.
+    fn is_redelivery(&self, event_id: Option<&str>) -> bool {
+        let Some(event) = event_id else {
+            return false;
+        };
+        let first = self
+            .seen_events
+            .lock()
+            .expect("events lock")
+            .first_time(event);
+        if !first {
+            self.metrics
+                .duplicate_deliveries
+                .fetch_add(1, Ordering::Relaxed);
+        }
+        !first
+    }
+
     /// `@loadtest-bot status`: like the slash command, answered in the channel (or only to
     /// the requester for errors).
     pub async fn mention(self: &Arc<Self>, mention: Mention) {
@@ -192,19 +211,8 @@ impl SlackFront {
             let what = format!("@loadtest-bot {}", mention.text);
             return self.refuse_foreign(&user, &channel, &what, &why).await;
         }
-        if let Some(event) = &mention.event_id {
-            if !self
-                .seen_events
-                .lock()
-                .expect("events lock")
-                .first_time(event)
-            {
-                // A redelivery of an event already handled: acknowledged, not run again.
-                self.metrics
-                    .duplicate_deliveries
-                    .fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        if self.is_redelivery(mention.event_id.as_deref()) {
+            return;
         }
         if self.refused_while_stopping(&channel, &user) {
             return;
@@ -230,18 +238,8 @@ impl SlackFront {
             );
             return;
         }
-        if let Some(event) = &shared.event_id {
-            if !self
-                .seen_events
-                .lock()
-                .expect("events lock")
-                .first_time(event)
-            {
-                self.metrics
-                    .duplicate_deliveries
-                    .fetch_add(1, Ordering::Relaxed);
-                return;
-            }
+        if self.is_redelivery(shared.event_id.as_deref()) {
+            return;
         }
         if !self.accepting.load(Ordering::SeqCst) {
             return;

@@ -23,7 +23,7 @@ pub(super) fn unix_now() -> Duration {
 }
 
 /// A `ts` for something happening now; the serial keeps two of them in the same microsecond apart.
-fn ts_now() -> String {
+pub(super) fn ts_now() -> String {
     let now = unix_now();
     let micros = (now.subsec_micros() as u64 + next_serial()) % 1_000_000;
     format!("{}.{micros:06}", now.as_secs())
@@ -146,20 +146,29 @@ pub fn block_action_payload(
 /// the bot reads `<@U0FAKEBOT> …` (see [`BOT_USER_ID`]).
 pub fn app_mention_payload(user: &str, channel: &str, text: &str) -> Value {
     let ts = ts_now();
-    json!({
-        "token": VERIFICATION_TOKEN,
-        "team_id": TEAM_ID,
-        "api_app_id": APP_ID,
-        "event": {
+    event_callback(
+        "Ev0FAKE",
+        json!({
             "type": "app_mention",
             "user": user,
             "text": text,
             "ts": ts,
             "channel": channel,
             "event_ts": ts,
-        },
+        }),
+    )
+}
+
+/// The Events API envelope Slack puts around every event it delivers to the app; its
+/// `event_id` is `id_prefix` and a serial.
+pub(super) fn event_callback(id_prefix: &str, event: Value) -> Value {
+    json!({
+        "token": VERIFICATION_TOKEN,
+        "team_id": TEAM_ID,
+        "api_app_id": APP_ID,
+        "event": event,
         "type": "event_callback",
-        "event_id": format!("Ev0FAKE{:06}", next_serial()),
+        "event_id": format!("{id_prefix}{:06}", next_serial()),
         "event_time": unix_now().as_secs(),
         "authorizations": [{
             "enterprise_id": null,

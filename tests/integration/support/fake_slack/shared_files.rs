@@ -6,9 +6,9 @@
 //! sign-in page (`text/html`), which a careless client would take for the file, so the fake
 //! does the same.
 
-use super::payloads::{next_serial, unix_now};
+use super::payloads::{event_callback, ts_now, unix_now};
 use super::web_api::reply::Reply;
-use super::{FakeSlack, FakeState, Shared, APP_ID, BOT_USER_ID, TEAM_ID, VERIFICATION_TOKEN};
+use super::{FakeSlack, FakeState, Shared, TEAM_ID};
 use axum::body::Body;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap};
@@ -59,31 +59,17 @@ impl FakeSlack {
 
 /// The `file_shared` event callback, in the shape Slack documents.
 fn file_shared_event(user: &str, channel: &str, file_id: &str) -> Value {
-    let now = unix_now();
-    let ts = format!("{}.{:06}", now.as_secs(), now.subsec_micros());
-    json!({
-        "token": VERIFICATION_TOKEN,
-        "team_id": TEAM_ID,
-        "api_app_id": APP_ID,
-        "event": {
+    event_callback(
+        "Ev0FILE",
+        json!({
             "type": "file_shared",
             "channel_id": channel,
             "file_id": file_id,
             "user_id": user,
             "file": {"id": file_id},
-            "event_ts": ts,
-        },
-        "type": "event_callback",
-        "event_id": format!("Ev0FILE{:06}", next_serial()),
-        "event_time": now.as_secs(),
-        "authorizations": [{
-            "enterprise_id": null,
-            "team_id": TEAM_ID,
-            "user_id": BOT_USER_ID,
-            "is_bot": true,
-            "is_enterprise_install": false,
-        }],
-    })
+            "event_ts": ts_now(),
+        }),
+    )
 }
 
 impl FakeState {
