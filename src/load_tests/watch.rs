@@ -338,7 +338,16 @@ impl LoadTests {
                     services.outlet.attach_log(handle, &name, &file);
                 }
             }
-            Ok(false) => {}
+            Ok(false) => {
+                // Another process following the same test recorded its end first: show and
+                // report that end, as the store holds it.
+                if let Ok(Some(stored)) = services.store.get_test(record.id) {
+                    let message = self.message(&stored, ended_text(&stored), false);
+                    services.outlet.update(handle, &message, UpdateKind::Final);
+                    self.announce_end(record.id, outcome_of(&stored));
+                    return;
+                }
+            }
             Err(error) => tracing::error!(%error, test = record.id, "recording the test's end"),
         }
         self.announce_end(record.id, TestOutcome { state, passed });
